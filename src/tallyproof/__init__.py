@@ -1,0 +1,1 @@
+"""tallyproof: election results verifiable from the tally sheets up."""

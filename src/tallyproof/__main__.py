@@ -1,0 +1,3 @@
+from tallyproof.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Tally sheets (actas) and the codecs that read and write them."""

@@ -1,0 +1,166 @@
+"""One copy of one table's tally sheet, and the checks every copy goes through.
+
+A :class:`TallySheet` is what one source says one table counted. Per-card counts
+are kept when the copy has them (a QR payload); copies that only give per-candidate
+totals (the resultadosconvzla CSVs) keep those. :func:`check` never raises: it
+returns :class:`Finding`s, and only findings of severity ``error`` keep a copy out
+of tabulation (the copy itself is still stored, as received, with its reasons).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tallyproof.election import Election
+from tallyproof.errors import CodecError
+from tallyproof.ids import Digest, TableId
+
+__all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "parse_count"]
+
+
+class Source(enum.StrEnum):
+    """Who a copy comes from."""
+
+    OFFICIAL = "official"
+    WITNESS = "witness"
+    OBSERVER = "observer"
+    IMPORT = "import"
+
+
+class Severity(enum.StrEnum):
+    ERROR = "error"
+    """The copy cannot be counted (it is kept, and listed by ``tallyproof rejects``)."""
+    WARNING = "warning"
+    """The copy is counted, and the anomaly is reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    code: str
+    severity: Severity
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class TallySheet:
+    """The counts of one copy. ``candidates`` is derived from ``cards`` when cards are known."""
+
+    table: TableId
+    candidates: tuple[int, ...]
+    cards: tuple[int, ...] | None = None
+    null: int | None = None
+    blank: int | None = None
+    registered: int | None = None
+    valid: int | None = None
+    """Valid votes as *stated* on the copy (checked against the sum of the counts)."""
+    voters: int | None = None
+    acta_id: str | None = None
+    """The full id as printed on the sheet, when it says more than the table (``010111043.01.1.0001``)."""
+
+    @classmethod
+    def from_cards(cls, election: Election, table: TableId, cards: Sequence[int], **fields: int | str | None) -> TallySheet:
+        """A copy with per-card counts; candidate totals are summed from the cards."""
+        mapping = election.card_to_candidate
+        totals = [0] * len(election.candidates)
+        if len(cards) == len(mapping):
+            for count, cand in zip(cards, mapping, strict=True):
+                totals[cand] += count
+        return cls(table=table, candidates=tuple(totals), cards=tuple(cards), **fields)  # type: ignore[arg-type]
+
+    @property
+    def total_valid(self) -> int:
+        return sum(self.candidates)
+
+    def content(self) -> str:
+        """Canonical text of what the copy says, independent of where it came from."""
+        cards = "-" if self.cards is None else ",".join(map(str, self.cards))
+        extra = ",".join("-" if v is None else str(v) for v in (self.null, self.blank, self.registered, self.valid, self.voters))
+        return f"{self.table}|{self.acta_id or '-'}|{','.join(map(str, self.candidates))}|{cards}|{extra}"
+
+    def digest(self) -> Digest:
+        """SHA-256 of :meth:`content`: equal for equal copies, whatever their source or format."""
+        return Digest(hashlib.sha256(self.content().encode("ascii")).hexdigest())
+
+    def votes_equal(self, other: TallySheet) -> bool:
+        """Do two copies give the same votes? Fields one of them lacks are not compared."""
+        if self.candidates != other.candidates:
+            return False
+        if self.cards is not None and other.cards is not None and self.cards != other.cards:
+            return False
+        return all(
+            a is None or b is None or a == b
+            for a, b in ((self.null, other.null), (self.blank, other.blank))
+        )
+
+
+def parse_count(text: str, *, where: str) -> int:
+    """A vote count as written in a file: a whole number, else :class:`CodecError` naming ``where``."""
+    stripped = text.strip()
+    try:
+        return int(stripped)
+    except ValueError:
+        pass
+    try:
+        as_float = float(stripped)
+    except ValueError:
+        raise CodecError(f"{text!r} is not a number", where=where) from None
+    raise CodecError(f"{text!r} is not a whole number ({as_float})", where=where)
+
+
+def check(sheet: TallySheet, election: Election, *, registry: dict[str, int] | None = None) -> list[Finding]:
+    """Every anomaly in one copy. ``registry`` maps table ids to registered voters, if known."""
+    out = _check_shape(sheet, election)
+    if any(f.severity is Severity.ERROR for f in out):
+        return out
+    out += _check_arithmetic(sheet)
+    if registry is not None and sheet.table not in registry:
+        out.append(Finding("unknown-table", Severity.WARNING, "table", f"table {sheet.table} is not in the registry"))
+    registered = sheet.registered if sheet.registered is not None else (registry or {}).get(sheet.table)
+    cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
+    if registered is not None and cast > registered:
+        out.append(
+            Finding("above-registered", Severity.WARNING, "registered", f"{cast} votes cast but {registered} registered voters")
+        )
+    return out
+
+
+def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
+    out: list[Finding] = []
+    if not election.geography.pattern.fullmatch(sheet.table):
+        out.append(Finding("bad-table-id", Severity.ERROR, "table", f"{sheet.table!r} is not a table id of {election.id}"))
+    if len(sheet.candidates) != len(election.candidates):
+        out.append(Finding("wrong-candidates", Severity.ERROR, "candidates", f"{len(sheet.candidates)} candidate counts, expected {len(election.candidates)}"))
+    if sheet.cards is not None and len(sheet.cards) != len(election.cards):
+        out.append(Finding("wrong-cards", Severity.ERROR, "cards", f"{len(sheet.cards)} card counts, expected {len(election.cards)}"))
+    named = [("candidates", sheet.candidates), ("cards", sheet.cards or ())]
+    for name, values in named:
+        for i, v in enumerate(values):
+            if not isinstance(v, int) or isinstance(v, bool):
+                out.append(Finding("non-integer", Severity.ERROR, f"{name}[{i}]", f"{v!r} is not a whole number"))
+            elif v < 0:
+                out.append(Finding("negative", Severity.ERROR, f"{name}[{i}]", f"negative count {v}"))
+    for name in ("null", "blank", "registered", "valid", "voters"):
+        v = getattr(sheet, name)
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
+            out.append(Finding("non-integer", Severity.ERROR, name, f"{v!r} is not a whole number"))
+        elif v is not None and v < 0:
+            out.append(Finding("negative", Severity.ERROR, name, f"negative count {v}"))
+    return out
+
+
+def _check_arithmetic(sheet: TallySheet) -> list[Finding]:
+    out: list[Finding] = []
+    if sheet.valid is not None and sheet.valid != sheet.total_valid:
+        out.append(Finding("valid-mismatch", Severity.WARNING, "valid", f"states {sheet.valid} valid votes, counts add up to {sheet.total_valid}"))
+    if sheet.voters is not None:
+        cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
+        if cast != sheet.voters:
+            out.append(Finding("voters-mismatch", Severity.WARNING, "voters", f"states {sheet.voters} voters, votes add up to {cast}"))
+    return out
