@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tallyproof.election import Election
@@ -65,7 +65,9 @@ class TallySheet:
     """The full id as printed on the sheet, when it says more than the table (``010111043.01.1.0001``)."""
 
     @classmethod
-    def from_cards(cls, election: Election, table: TableId, cards: Sequence[int], **fields: int | str | None) -> TallySheet:
+    def from_cards(
+        cls, election: Election, table: TableId, cards: Sequence[int], **fields: int | str | None
+    ) -> TallySheet:
         """A copy with per-card counts; candidate totals are summed from the cards."""
         mapping = election.card_to_candidate
         totals = [0] * len(election.candidates)
@@ -81,12 +83,14 @@ class TallySheet:
     def content(self) -> str:
         """Canonical text of what the copy says, independent of where it came from."""
         cards = "-" if self.cards is None else ",".join(map(str, self.cards))
-        extra = ",".join("-" if v is None else str(v) for v in (self.null, self.blank, self.registered, self.valid, self.voters))
+        extra = ",".join(
+            "-" if v is None else str(v) for v in (self.null, self.blank, self.registered, self.valid, self.voters)
+        )
         return f"{self.table}|{self.acta_id or '-'}|{','.join(map(str, self.candidates))}|{cards}|{extra}"
 
     def digest(self) -> Digest:
         """SHA-256 of :meth:`content`: equal for equal copies, whatever their source or format."""
-        return Digest(hashlib.sha256(self.content().encode("ascii")).hexdigest())
+        return Digest(hashlib.sha256(self.content().encode("utf-8")).hexdigest())
 
     def votes_equal(self, other: TallySheet) -> bool:
         """Do two copies give the same votes? Fields one of them lacks are not compared."""
@@ -94,10 +98,7 @@ class TallySheet:
             return False
         if self.cards is not None and other.cards is not None and self.cards != other.cards:
             return False
-        return all(
-            a is None or b is None or a == b
-            for a, b in ((self.null, other.null), (self.blank, other.blank))
-        )
+        return all(a is None or b is None or a == b for a, b in ((self.null, other.null), (self.blank, other.blank)))
 
 
 def parse_count(text: str, *, where: str) -> int:
@@ -114,7 +115,7 @@ def parse_count(text: str, *, where: str) -> int:
     raise CodecError(f"{text!r} is not a whole number ({as_float})", where=where)
 
 
-def check(sheet: TallySheet, election: Election, *, registry: dict[str, int] | None = None) -> list[Finding]:
+def check(sheet: TallySheet, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[Finding]:
     """Every anomaly in one copy. ``registry`` maps table ids to registered voters, if known."""
     out = _check_shape(sheet, election)
     if any(f.severity is Severity.ERROR for f in out):
@@ -126,7 +127,12 @@ def check(sheet: TallySheet, election: Election, *, registry: dict[str, int] | N
     cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
     if registered is not None and cast > registered:
         out.append(
-            Finding("above-registered", Severity.WARNING, "registered", f"{cast} votes cast but {registered} registered voters")
+            Finding(
+                "above-registered",
+                Severity.WARNING,
+                "registered",
+                f"{cast} votes cast but {registered} registered voters",
+            )
         )
     return out
 
@@ -134,11 +140,27 @@ def check(sheet: TallySheet, election: Election, *, registry: dict[str, int] | N
 def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
     out: list[Finding] = []
     if not election.geography.pattern.fullmatch(sheet.table):
-        out.append(Finding("bad-table-id", Severity.ERROR, "table", f"{sheet.table!r} is not a table id of {election.id}"))
+        out.append(
+            Finding("bad-table-id", Severity.ERROR, "table", f"{sheet.table!r} is not a table id of {election.id}")
+        )
     if len(sheet.candidates) != len(election.candidates):
-        out.append(Finding("wrong-candidates", Severity.ERROR, "candidates", f"{len(sheet.candidates)} candidate counts, expected {len(election.candidates)}"))
+        out.append(
+            Finding(
+                "wrong-candidates",
+                Severity.ERROR,
+                "candidates",
+                f"{len(sheet.candidates)} candidate counts, expected {len(election.candidates)}",
+            )
+        )
     if sheet.cards is not None and len(sheet.cards) != len(election.cards):
-        out.append(Finding("wrong-cards", Severity.ERROR, "cards", f"{len(sheet.cards)} card counts, expected {len(election.cards)}"))
+        out.append(
+            Finding(
+                "wrong-cards",
+                Severity.ERROR,
+                "cards",
+                f"{len(sheet.cards)} card counts, expected {len(election.cards)}",
+            )
+        )
     named = [("candidates", sheet.candidates), ("cards", sheet.cards or ())]
     for name, values in named:
         for i, v in enumerate(values):
@@ -158,9 +180,23 @@ def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
 def _check_arithmetic(sheet: TallySheet) -> list[Finding]:
     out: list[Finding] = []
     if sheet.valid is not None and sheet.valid != sheet.total_valid:
-        out.append(Finding("valid-mismatch", Severity.WARNING, "valid", f"states {sheet.valid} valid votes, counts add up to {sheet.total_valid}"))
+        out.append(
+            Finding(
+                "valid-mismatch",
+                Severity.WARNING,
+                "valid",
+                f"states {sheet.valid} valid votes, counts add up to {sheet.total_valid}",
+            )
+        )
     if sheet.voters is not None:
         cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
         if cast != sheet.voters:
-            out.append(Finding("voters-mismatch", Severity.WARNING, "voters", f"states {sheet.voters} voters, votes add up to {cast}"))
+            out.append(
+                Finding(
+                    "voters-mismatch",
+                    Severity.WARNING,
+                    "voters",
+                    f"states {sheet.voters} voters, votes add up to {cast}",
+                )
+            )
     return out

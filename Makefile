@@ -1,0 +1,41 @@
+# Quick start: `make demo` then `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO := demo
+
+.PHONY: demo test check bench docs clean
+
+$(BIN)/tallyproof: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(BIN)/tallyproof
+
+demo: $(BIN)/tallyproof
+	rm -rf $(DEMO) && mkdir -p $(DEMO)
+	$(BIN)/tallyproof simulate --tables 30026 --seed 2024 --output $(DEMO)
+	$(BIN)/tallyproof init --election ve2024 --db $(DEMO)/tallyproof.db
+	$(BIN)/tallyproof registry import $(DEMO)/registry.csv --db $(DEMO)/tallyproof.db
+	$(BIN)/tallyproof import $(DEMO)/sheets.csv --db $(DEMO)/tallyproof.db
+	$(BIN)/tallyproof tabulate --db $(DEMO)/tallyproof.db
+	$(BIN)/tallyproof tabulate --by state --db $(DEMO)/tallyproof.db
+
+test: $(BIN)/tallyproof
+	$(BIN)/pytest -q
+
+check: $(BIN)/tallyproof
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+	$(BIN)/cog --check README.md
+	$(BIN)/pytest -q
+
+docs: $(BIN)/tallyproof
+	$(BIN)/cog -r README.md
+
+bench: $(BIN)/tallyproof
+	$(BIN)/python bench/bench_core.py
+
+clean:
+	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

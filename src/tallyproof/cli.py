@@ -1,0 +1,236 @@
+"""The ``tallyproof`` command: parse options, call the library, print. Errors are handled once, in :func:`main`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from tallyproof.election import builtin_elections, load_election
+from tallyproof.errors import InputError, TallyproofError
+from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
+from tallyproof.sheets.copies import compare_copies
+from tallyproof.sheets.files import FORMATS, write_csv, write_jsonl
+from tallyproof.sheets.sheet import Source
+from tallyproof.storage.imports import derive_registry, import_file, import_registry
+from tallyproof.storage.store import Store
+from tallyproof.tabulate import tabulate as run_tabulate
+
+class _Errors(TyperGroup):
+    """Handles every :class:`TallyproofError` once: a message naming where, and the error's exit code."""
+
+    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except TallyproofError as exc:
+            err.print(f"[red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+app = typer.Typer(help="Election results verifiable from the tally sheets up.", no_args_is_help=True, add_completion=False, cls=_Errors)
+registry_app = typer.Typer(help="The table registry: every table and its registered voters.", no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")]
+DEFAULT_DB = Path("tallyproof.db")
+SOURCES = [s.value for s in Source]
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Progress]:
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield bar
+
+
+@app.command()
+def init(
+    election: Annotated[str, typer.Option(help=f"A built-in definition ({', '.join(builtin_elections())}) or a TOML file.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Create a store for one election (or check that an existing one holds it)."""
+    definition = load_election(election)
+    created = Store.sqlite(db, create=True).init(definition)
+    verb = "Created" if created else "Already initialised:"
+    out.print(f"{verb} {db} for {definition.name} ({len(definition.candidates)} candidates, {len(definition.cards)} cards).")
+
+
+@app.command("import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Files of copies: CSV, JSON Lines or QR text.")],
+    fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
+    source: Annotated[Source, typer.Option(help="Who the copies come from.")] = Source.IMPORT,
+    submitter: Annotated[str | None, typer.Option(help="Who submitted them (a person, a mission).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
+    store = Store.sqlite(db)
+    for path in files:
+        with progress(f"Importing {path.name}") as bar:
+            task = bar.add_task("import", total=None, rate="")
+            summary = import_file(store, path, fmt=fmt, source=source, submitter=submitter, progress=lambda d, t: bar.update(task, completed=d, total=t))
+        for line in import_lines(summary):
+            out.print(line)
+
+
+@registry_app.command("import")
+def registry_import(file: Annotated[Path, typer.Argument(help="CSV with table,registered (or CENTRO,MESA,RE).")], db: DbOption = DEFAULT_DB) -> None:
+    """Import the registry of tables; a table listed again takes the new figure."""
+    s = import_registry(Store.sqlite(db), file)
+    out.print(f"{file}: already imported as batch {s.batch_id}." if s.already else f"{file}: {s.accepted:,} tables, {s.rejected:,} rejected rows.")
+
+
+@registry_app.command("derive")
+def registry_derive(
+    source: Annotated[list[Source] | None, typer.Option(help="Only copies from this source (repeatable).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Add the tables whose copies state their registered voters (e.g. V1's RE) to the registry."""
+    n = derive_registry(Store.sqlite(db), [s.value for s in source] if source else None)
+    out.print(f"{n:,} tables added to the registry from copies that state their registered voters.")
+
+
+@app.command()
+def tabulate(
+    by: Annotated[str | None, typer.Option(help="Level to break results down by: state, municipality, parish, centre, table.")] = None,
+    where: Annotated[list[str] | None, typer.Option(help="Restrict to a unit, as LEVEL=KEY or LEVEL=NAME (repeatable).")] = None,
+    source: Annotated[str, typer.Option(help="Sources to count, in order of preference, comma-separated.")] = ",".join(SOURCES),
+    fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
+    cards: Annotated[bool, typer.Option(help="Also show votes per card (ballot option).")] = False,
+    top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 3,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Totals per candidate and card, with coverage, nationwide or by level."""
+    store = Store.sqlite(db)
+    election = store.election()
+    preference = [s.strip() for s in source.split(",") if s.strip()]
+    bad = [s for s in preference if s not in SOURCES]
+    if bad:
+        raise InputError(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}", where="--source")
+    conditions = [_condition(w) for w in where or []]
+    level = by or election.geography.levels[0]
+    tab = run_tabulate(election, store.columns(preference), store.registry_columns(), level=level, preference=preference, where=conditions, names=store.unit_names())
+    if fmt == "json":
+        out.print_json(json.dumps(tab.to_json(), ensure_ascii=False))
+    elif fmt == "csv":
+        sys.stdout.write(tabulation_csv(tab))
+    elif fmt == "table":
+        out.print(national_table(tab, cards=cards) if by is None else units_table(tab, top=top))
+        for line in coverage_lines(tab):
+            out.print(line)
+    else:
+        raise InputError(f"unknown format {fmt!r}: table, csv or json", where="--format")
+
+
+def _condition(text: str) -> tuple[str, str]:
+    level, sep, value = text.partition("=")
+    if not sep or not value:
+        raise InputError(f"{text!r} is not LEVEL=VALUE", where="--where")
+    return level.strip(), value.strip()
+
+
+@app.command()
+def show(table: Annotated[str, typer.Argument(help="Table id, e.g. 010111043.01.")], db: DbOption = DEFAULT_DB) -> None:
+    """All copies of one table side by side, differences highlighted."""
+    store = Store.sqlite(db)
+    election = store.election()
+    copies = store.copies(election.geography.table_id(table, where="TABLE"))
+    if not copies:
+        reg = store.registry()
+        known = f"it is in the registry ({reg[table]} registered voters)" if table in reg else "it is not in the registry either"
+        out.print(f"No copy of table {table}; {known}.")
+        raise typer.Exit(1)
+    out.print(copies_table(election, copies))
+
+
+@app.command()
+def compare(
+    source: Annotated[list[Source] | None, typer.Option(help="Only copies from this source (repeatable).")] = None,
+    limit: Annotated[int, typer.Option(help="Differing tables to list.")] = 20,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Tables with several copies: how many agree, and the ones that differ, worst first."""
+    store = Store.sqlite(db)
+    result = compare_copies(store.columns([s.value for s in source] if source else None))
+    out.print(f"{result.tables_with_copies:,} tables have copies; {result.tables_with_several:,} have more than one: {result.identical:,} agree, {len(result.differing):,} differ.")
+    if result.differing:
+        table = Table("Table", "Copies", "Spread (votes)", title="Tables whose copies differ", title_justify="left")
+        for t, n, spread in result.differing[:limit]:
+            table.add_row(t, str(n), f"{spread:,}")
+        out.print(table)
+        out.print("See one with `tallyproof show TABLE`.")
+
+
+@app.command()
+def export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write; '-' for standard output.")] = Path("-"),
+    fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
+    source: Annotated[list[Source] | None, typer.Option(help="Only copies from this source (repeatable).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Export every accepted copy in the generic CSV or JSON Lines format (re-importable)."""
+    store = Store.sqlite(db)
+    election = store.election()
+    meta = ["source", "submitter", "received_at", "digest"]
+    rows = ((c.sheet, {"source": c.source, "submitter": c.submitter or "", "received_at": c.received_at, "digest": c.digest}) for c in store.iter_copies([s.value for s in source] if source else None))
+    if fmt not in ("csv", "jsonl"):
+        raise InputError(f"unknown format {fmt!r}: csv or jsonl", where="--format")
+    handle = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8", newline="")
+    try:
+        n = write_csv(handle, rows, election, meta) if fmt == "csv" else write_jsonl(handle, rows, election)  # type: ignore[arg-type]
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    err.print(f"{n:,} copies exported.")
+
+
+@app.command()
+def rejects(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Rows and copies that were not counted, with file, line and reason."""
+    rows = Store.sqlite(db).rejects()
+    if fmt == "json":
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table("File:line", "Table", "Reason", "As received", title=f"{len(rows):,} rejected", title_justify="left")
+    for r in rows:
+        table.add_row(f"{r['filename']}:{r['line']}", r["table_id"] or "", r["reason"], r["raw"].rstrip()[:60])
+    out.print(table)
+
+
+@app.command()
+def simulate(
+    tables: Annotated[int, typer.Option(help="Number of voting tables.")] = 30_026,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same election.")] = 1,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for registry.csv and sheets.csv.")] = Path("simulated"),
+    election: Annotated[str, typer.Option(help="Election definition whose shape to follow.")] = "ve2024",
+) -> None:
+    """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
+    if tables < 1:
+        raise InputError("needs at least one table", where="--tables")
+    from tallyproof import simulate as sim  # numpy-heavy; loaded only here
+
+    definition = load_election(election)
+    with progress("Simulating") as bar:
+        task = bar.add_task("simulate", total=tables, rate="")
+        result = sim.simulate(definition, tables=tables, seed=seed)
+        paths = sim.write(result, output, progress=lambda n: bar.update(task, completed=n))
+    out.print(f"{tables:,} tables (seed {seed}): {paths['registry']} and {paths['sheets']}")
+
+
+def main() -> None:
+    """Entry point of the ``tallyproof`` command."""
+    app()

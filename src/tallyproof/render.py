@@ -1,0 +1,155 @@
+"""Terminal and file renderings of results (Rich tables, CSV rows). No I/O of its own."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+
+from tallyproof.election import Election
+from tallyproof.storage.imports import ImportSummary
+from tallyproof.storage.store import StoredCopy
+from tallyproof.tabulate import Tabulation, UnitTotals
+
+__all__ = ["copies_table", "import_lines", "national_table", "tabulation_csv", "units_table"]
+
+
+def _pct(x: float | None) -> str:
+    return "unknown" if x is None else f"{100 * x:.1f}%"
+
+
+def _int(x: int | None) -> str:
+    return "unknown" if x is None else f"{x:,}"
+
+
+def coverage_lines(tab: Tabulation) -> list[str]:
+    t = tab.total
+    lines = [f"Sources counted, in order of preference: {', '.join(tab.sources)}"]
+    if t.tables_known is None:
+        lines.append(f"Tables counted: {t.tables_counted:,}; registry unknown (import one with `tallyproof registry import`).")
+    else:
+        inside = t.tables_counted - t.tables_outside_registry
+        lines.append(f"Tables counted: {t.tables_counted:,}; {inside:,} of the {t.tables_known:,} tables in the registry ({_pct(t.coverage)}).")
+        if t.tables_outside_registry:
+            lines.append(f"  [yellow]{t.tables_outside_registry:,} counted tables are not in the registry: the registry is incomplete.[/]")
+    if tab.declared and tab.declared.tables and not tab.where:
+        share = t.tables_counted / tab.declared.tables
+        lines.append(f"Declared nationwide: {tab.declared.tables:,} tables, {_int(tab.declared.registered)} registered voters ({share:.1%} of tables counted). Source: {tab.declared.source}")
+    lines.append(f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of counted tables whose registry is known.")
+    if t.conflicts:
+        lines.append(f"[yellow]{t.conflicts:,} tables have conflicting copies of the same source; the newest copy is counted (see `tallyproof compare`).[/]")
+    return lines
+
+
+def national_table(tab: Tabulation, *, cards: bool) -> Table:
+    e, t = tab.election, tab.total
+    table = Table(title=f"{e.name}: {_where(tab)}", title_justify="left")
+    for col, just in (("Candidate", "left"), ("Votes", "right"), ("Share", "right")):
+        table.add_column(col, justify=just)  # type: ignore[arg-type]
+    order = sorted(range(len(e.candidates)), key=lambda i: -t.candidates[i])
+    shares = t.shares()
+    for i in order:
+        table.add_row(e.candidates[i].name, f"{t.candidates[i]:,}", f"{100 * shares[i]:.2f}%")
+        if cards and t.card_tables:
+            for j, card in enumerate(e.cards):
+                if e.card_to_candidate[j] == i:
+                    table.add_row(Text(f"  {card.name}", style="dim"), Text(f"{t.cards[j]:,}", style="dim"), "")
+    table.add_section()
+    table.add_row("Valid votes", f"{t.valid:,}", "")
+    table.add_row("Null votes", f"{t.null:,}", "")
+    if t.blank:
+        table.add_row("Blank votes", f"{t.blank:,}", "")
+    if cards and t.card_tables != t.tables_counted:
+        table.caption = f"Cards: from the {t.card_tables:,} tables whose copies give per-card counts."
+    return table
+
+
+def units_table(tab: Tabulation, *, top: int) -> Table:
+    e = tab.election
+    lead = sorted(range(len(e.candidates)), key=lambda i: -tab.total.candidates[i])[:top]
+    table = Table(title=f"{e.name}: by {tab.level}, {_where(tab)}", title_justify="left")
+    for col in (tab.level.capitalize(), "Name"):
+        table.add_column(col)
+    for col in ("Tables", "Coverage", "Turnout", *(e.candidates[i].id for i in lead), "Others", "Valid", "Conflicts"):
+        table.add_column(col, justify="right")
+    for u in (*tab.units, tab.total):
+        if u is tab.total:
+            table.add_section()
+        table.add_row(*_unit_cells(u, lead, tab))
+    return table
+
+
+def _unit_cells(u: UnitTotals, lead: Sequence[int], tab: Tabulation) -> list[str]:
+    shares = u.shares()
+    others = sum(v for i, v in enumerate(u.candidates) if i not in lead)
+    known = "?" if u.tables_known is None else f"{u.tables_known:,}"
+    return [
+        u.key if u is not tab.total else "Total", u.name if u is not tab.total and u.name else "", f"{u.tables_counted:,}/{known}", _pct(u.coverage), _pct(u.turnout),
+        *(f"{100 * shares[i]:.1f}%" for i in lead),
+        f"{100 * others / u.valid if u.valid else 0:.1f}%", f"{u.valid:,}", str(u.conflicts) if u.conflicts else "",
+    ]
+
+
+def _where(tab: Tabulation) -> str:
+    return ", ".join(f"{lv}={v}" for lv, v in tab.where) or "nationwide"
+
+
+def tabulation_csv(tab: Tabulation) -> str:
+    e = tab.election
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    fields = ["tables_counted", "tables_known", "tables_outside_registry", "coverage", "registered_known", "registered_counted", "turnout", "valid", "null", "blank", "conflicts"]
+    w.writerow(["level", "key", "name", *fields, *(c.id for c in e.candidates), "card_tables", *(f"card:{c.id}" for c in e.cards)])
+    for u in (*tab.units, tab.total):
+        d: dict[str, Any] = tab.unit_json(u)
+        level = tab.level if u is not tab.total else "total"
+        w.writerow([level, u.key, u.name or "", *("" if d[f] is None else d[f] for f in fields), *u.candidates, u.card_tables, *u.cards])
+    return out.getvalue()
+
+
+def import_lines(s: ImportSummary) -> list[str]:
+    if s.already:
+        return [f"{s.filename}: already imported as batch {s.batch_id}; nothing added."]
+    lines = [f"{s.filename}: {s.accepted:,} copies imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."]
+    if s.rejected:
+        lines.append(f"  [yellow]Rejected rows are kept with their reasons: `tallyproof rejects`.[/]")
+    if s.overlapping:
+        same = s.overlapping - len(s.differing)
+        lines.append(f"  {s.overlapping:,} copies are for tables that already had a copy: {same:,} give the same votes, {len(s.differing):,} differ.")
+        if s.differing:
+            shown = ", ".join(s.differing[:5]) + (" …" if len(s.differing) > 5 else "")
+            lines.append(f"  [yellow]Tables whose copies differ: {shown} (see `tallyproof compare`).[/]")
+    return lines
+
+
+def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
+    """All copies of one table side by side; cells that differ from the first copy are highlighted."""
+    table = Table(title=f"Table {copies[0].sheet.table}: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}", title_justify="left")
+    table.add_column("")
+    for c in copies:
+        table.add_column(f"#{c.id} {c.source}\n{c.filename}:{c.line}\n{c.received_at}", justify="right")
+    rows: list[tuple[str, list[int | None]]] = [
+        (cand.name, [c.sheet.candidates[i] for c in copies]) for i, cand in enumerate(election.candidates)
+    ]
+    if any(c.sheet.cards for c in copies):
+        rows += [(f"  card {card.name}", [None if c.sheet.cards is None else c.sheet.cards[j] for c in copies]) for j, card in enumerate(election.cards)]
+    rows += [(name, [getattr(c.sheet, attr) for c in copies]) for name, attr in (("Valid (sum)", "total_valid"), ("Valid (stated)", "valid"), ("Null", "null"), ("Blank", "blank"), ("Registered", "registered"), ("Voters", "voters"))]
+    for name, values in rows:
+        present = [v for v in values if v is not None]
+        differs = len(set(present)) > 1
+        table.add_row(Text(name, style="bold red" if differs else ""), *(_cell(v, differs, values) for v in values))
+    table.add_row("Acta id", *(c.sheet.acta_id or "" for c in copies))
+    table.add_row("Digest", *(c.digest[:16] for c in copies))
+    table.add_row("Findings", *("\n".join(c.findings) for c in copies))
+    return table
+
+
+def _cell(v: int | None, differs: bool, values: Sequence[int | None]) -> Text:
+    if v is None:
+        return Text("—", style="dim")
+    first = next((x for x in values if x is not None), v)
+    return Text(f"{v:,}", style="bold red" if differs and v != first else "")

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core over one SQLite file per election."""

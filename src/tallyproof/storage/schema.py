@@ -1,0 +1,142 @@
+"""Tables of the store and the ordered migrations that create them.
+
+Vote vectors are stored as little-endian int32 BLOBs (one per copy) so that a
+national tabulation reads them straight into NumPy; the copy's raw text is kept
+beside them, and every imported file is kept whole in ``batches.raw``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    select,
+)
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "batches",
+    "findings",
+    "meta",
+    "metadata",
+    "registry",
+    "rejects",
+    "sheets",
+    "units",
+]
+
+metadata = MetaData()
+
+meta = Table("meta", metadata, Column("key", String(64), primary_key=True), Column("value", Text, nullable=False))
+
+batches = Table(
+    "batches",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("kind", String(16), nullable=False),  # sheets | registry
+    Column("source", String(16), nullable=False),
+    Column("submitter", String(200)),
+    Column("received_at", String(40), nullable=False),
+    Column("filename", Text, nullable=False),
+    Column("format", String(32), nullable=False),
+    Column("encoding", String(16), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("n_accepted", Integer, nullable=False),
+    Column("n_rejected", Integer, nullable=False),
+    UniqueConstraint("kind", "sha256", "source", name="uq_batches_file"),
+)
+
+sheets = Table(
+    "sheets",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("table_id", String(64), nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("submitter", String(200)),
+    Column("received_at", String(40), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("acta_id", String(64)),
+    Column("candidates", LargeBinary, nullable=False),
+    Column("cards", LargeBinary),
+    Column("null_votes", BigInteger),
+    Column("blank_votes", BigInteger),
+    Column("registered", BigInteger),
+    Column("valid_stated", BigInteger),
+    Column("voters", BigInteger),
+    Column("raw", Text, nullable=False),
+    Index("ix_sheets_table", "table_id"),
+    Index("ix_sheets_digest", "digest"),
+)
+
+findings = Table(
+    "findings",
+    metadata,
+    Column("sheet_id", ForeignKey("sheets.id"), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("severity", String(8), nullable=False),
+    Column("field", String(64), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_findings_sheet", "sheet_id"),
+)
+
+rejects = Table(
+    "rejects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("batch_id", ForeignKey("batches.id"), nullable=False),
+    Column("line", Integer, nullable=False),
+    Column("table_id", String(64)),
+    Column("raw", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+)
+
+registry = Table(
+    "registry",
+    metadata,
+    Column("table_id", String(64), primary_key=True),
+    Column("registered", BigInteger),
+    Column("batch_id", ForeignKey("batches.id")),
+    Column("origin", String(16), nullable=False),  # file | sheets
+)
+
+units = Table(
+    "units",
+    metadata,
+    Column("level", String(32), primary_key=True),
+    Column("key", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+)
+
+
+def _v1(conn: Connection) -> None:
+    metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+"""Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version(conn: Connection) -> int:
+    if not conn.dialect.has_table(conn, "meta"):
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value) if value is not None else 0

@@ -1,0 +1,346 @@
+"""The store: one SQLite file per election, opened with :meth:`Store.sqlite`.
+
+Every write is one function running in one ``BEGIN IMMEDIATE`` transaction: either
+all of an import lands or none of it does. The schema carries its version in
+``meta``; :meth:`Store.migrate` applies the ordered migrations of
+:mod:`tallyproof.storage.schema`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from array import array
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from tallyproof.election import Election
+from tallyproof.errors import StorageError
+from tallyproof.sheets.sheet import TallySheet
+from tallyproof.storage import schema as s
+from tallyproof.tabulate import Registry, SheetColumns
+
+__all__ = ["Store", "StoredCopy", "pack", "unpack"]
+
+
+def pack(values: Sequence[int]) -> bytes:
+    """A vote vector as little-endian int32 bytes."""
+    return array("i", values).tobytes()
+
+
+def unpack(blob: bytes) -> tuple[int, ...]:
+    return tuple(array("i", blob))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCopy:
+    """A copy as stored, with where it came from."""
+
+    id: int
+    sheet: TallySheet
+    source: str
+    submitter: str | None
+    received_at: str
+    batch_id: int
+    filename: str
+    line: int
+    digest: str
+    raw: str
+    findings: tuple[str, ...]
+
+
+class Store:
+    def __init__(self, engine: Engine, *, where: str) -> None:
+        self.engine = engine
+        self.where = where
+        self._election: Election | None = None
+
+    @classmethod
+    def sqlite(cls, path: str | Path, *, create: bool = False) -> Store:
+        """Open the SQLite store at ``path``; ``create`` makes a new file if there is none."""
+        path = Path(path)
+        if not create and not path.exists():
+            raise StorageError("no store here; create one with `tallyproof init`", where=str(path))
+        engine = create_engine(f"sqlite:///{path}")
+        _sqlite_transactions(engine)
+        store = cls(engine, where=str(path))
+        if not create:
+            store._check_version()
+        return store
+
+    # -- schema -------------------------------------------------------------
+    def _check_version(self) -> None:
+        with self._read() as conn:
+            version = s.current_version(conn)
+        if version == 0:
+            raise StorageError("not a tallyproof store (no schema); run `tallyproof init`", where=self.where)
+        if version > s.SCHEMA_VERSION:
+            raise StorageError(
+                f"store schema {version} is newer than this tallyproof ({s.SCHEMA_VERSION})", where=self.where
+            )
+
+    def migrate(self) -> int:
+        """Apply pending migrations, each in its own transaction; returns the schema version."""
+        with self._read() as conn:
+            version = s.current_version(conn)
+        for step in s.MIGRATIONS[version:]:
+            with self.write() as conn:
+                step(conn)
+                version += 1
+                self._set_meta(conn, "schema_version", str(version))
+        return version
+
+    def init(self, election: Election) -> bool:
+        """Bind this store to ``election``; False if it already was. A different election is an error."""
+        self.migrate()
+        with self.write() as conn:
+            current = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "election_id")).scalar()
+            if current is not None and current != election.id:
+                raise StorageError(f"this store holds election {current!r}, not {election.id!r}", where=self.where)
+            if current is not None:
+                return False
+            self._set_meta(conn, "election_id", election.id)
+            self._set_meta(conn, "election_toml", election.source_text)
+        return True
+
+    def election(self) -> Election:
+        if self._election is None:
+            with self._read() as conn:
+                toml = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "election_toml")).scalar()
+            if toml is None:
+                raise StorageError("no election defined; run `tallyproof init --election …`", where=self.where)
+            self._election = Election.from_toml(toml, where=f"{self.where} (stored definition)")
+        return self._election
+
+    @staticmethod
+    def _set_meta(conn: Connection, key: str, value: str) -> None:
+        conn.execute(s.meta.delete().where(s.meta.c.key == key))
+        conn.execute(insert(s.meta).values(key=key, value=value))
+
+    # -- transactions -------------------------------------------------------
+    def write(self) -> Any:
+        """A write transaction (``BEGIN IMMEDIATE`` on SQLite)."""
+        return _Guard(lambda: self.engine.execution_options(tallyproof_write=True).begin(), self.where)
+
+    def _read(self) -> Any:
+        return _Guard(self.engine.connect, self.where)
+
+    # -- reads --------------------------------------------------------------
+    def find_batch(self, *, kind: str, sha256: str, source: str) -> int | None:
+        with self._read() as conn:
+            q = select(s.batches.c.id).where(
+                s.batches.c.kind == kind, s.batches.c.sha256 == sha256, s.batches.c.source == source
+            )
+            return conn.execute(q).scalar()
+
+    def next_ids(self, conn: Connection) -> tuple[int, int]:
+        """Next free sheet id and batch id, inside a write transaction."""
+        sheet = conn.execute(select(func.max(s.sheets.c.id))).scalar() or 0
+        batch = conn.execute(select(func.max(s.batches.c.id))).scalar() or 0
+        return sheet + 1, batch + 1
+
+    def registry_columns(self) -> Registry:
+        return Registry.from_mapping(self.registry())
+
+    def registry(self) -> dict[str, int | None]:
+        with self._read() as conn:
+            return {t: r for t, r in conn.execute(select(s.registry.c.table_id, s.registry.c.registered))}
+
+    def unit_names(self) -> dict[str, dict[str, str]]:
+        names: dict[str, dict[str, str]] = {lv: dict(d) for lv, d in self.election().geography.names.items()}
+        with self._read() as conn:
+            for level, key, name in conn.execute(select(s.units.c.level, s.units.c.key, s.units.c.name)):
+                names.setdefault(level, {}).setdefault(key, name)
+        return names
+
+    def columns(self, sources: Sequence[str] | None = None) -> SheetColumns:
+        """All accepted copies (of ``sources`` if given) as NumPy columns."""
+        election = self.election()
+        q = select(
+            s.sheets.c.id,
+            s.sheets.c.table_id,
+            s.sheets.c.source,
+            s.sheets.c.candidates,
+            s.sheets.c.cards,
+            s.sheets.c.null_votes,
+            s.sheets.c.blank_votes,
+            s.sheets.c.registered,
+        ).order_by(s.sheets.c.id)
+        if sources:
+            q = q.where(s.sheets.c.source.in_(list(sources)))
+        with self._read() as conn:
+            rows = conn.execute(q).all()
+        return _to_columns(rows, len(election.candidates), len(election.cards))
+
+    def copies(self, table: str) -> list[StoredCopy]:
+        """Every accepted copy of one table, oldest first."""
+        election = self.election()
+        j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
+        q = (
+            select(s.sheets, s.batches.c.filename)
+            .select_from(j)
+            .where(s.sheets.c.table_id == table)
+            .order_by(s.sheets.c.id)
+        )
+        with self._read() as conn:
+            rows = conn.execute(q).mappings().all()
+            found: dict[int, list[str]] = {}
+            ids = [r["id"] for r in rows]
+            for sid, sev, field, msg in conn.execute(
+                select(s.findings.c.sheet_id, s.findings.c.severity, s.findings.c.field, s.findings.c.message).where(
+                    s.findings.c.sheet_id.in_(ids)
+                )
+            ):
+                found.setdefault(sid, []).append(f"{sev}: {field}: {msg}")
+        return [_copy(r, election, tuple(found.get(r["id"], []))) for r in rows]
+
+    def iter_copies(self, sources: Sequence[str] | None = None, *, chunk: int = 20_000) -> Iterator[StoredCopy]:
+        """Every accepted copy, in id order, read in chunks."""
+        election = self.election()
+        j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
+        last = 0
+        while True:
+            q = select(s.sheets, s.batches.c.filename).select_from(j).where(s.sheets.c.id > last)
+            if sources:
+                q = q.where(s.sheets.c.source.in_(list(sources)))
+            with self._read() as conn:
+                rows = conn.execute(q.order_by(s.sheets.c.id).limit(chunk)).mappings().all()
+            if not rows:
+                return
+            yield from (_copy(r, election, ()) for r in rows)
+            last = rows[-1]["id"]
+
+    def rejects(self) -> list[dict[str, Any]]:
+        j = s.rejects.join(s.batches, s.rejects.c.batch_id == s.batches.c.id)
+        q = select(
+            s.rejects.c.batch_id,
+            s.batches.c.filename,
+            s.rejects.c.line,
+            s.rejects.c.table_id,
+            s.rejects.c.reason,
+            s.rejects.c.raw,
+        )
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(q.select_from(j).order_by(s.rejects.c.id)).mappings()]
+
+    def batches(self) -> list[dict[str, Any]]:
+        cols = [c for c in s.batches.c if c.name != "raw"]
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(select(*cols).order_by(s.batches.c.id)).mappings()]
+
+    def counts(self) -> dict[str, int]:
+        with self._read() as conn:
+            return {
+                name: conn.execute(select(func.count()).select_from(table)).scalar() or 0
+                for name, table in (
+                    ("sheets", s.sheets),
+                    ("rejects", s.rejects),
+                    ("registry", s.registry),
+                    ("batches", s.batches),
+                )
+            }
+
+
+def _copy(r: Any, election: Election, findings: tuple[str, ...]) -> StoredCopy:
+    cards = unpack(r["cards"]) if r["cards"] is not None else None
+    sheet = TallySheet(
+        table=r["table_id"],
+        candidates=unpack(r["candidates"]),
+        cards=cards,
+        null=r["null_votes"],
+        blank=r["blank_votes"],
+        registered=r["registered"],
+        valid=r["valid_stated"],
+        voters=r["voters"],
+        acta_id=r["acta_id"],
+    )
+    return StoredCopy(
+        r["id"],
+        sheet,
+        r["source"],
+        r["submitter"],
+        r["received_at"],
+        r["batch_id"],
+        r["filename"],
+        r["line"],
+        r["digest"],
+        r["raw"],
+        findings,
+    )
+
+
+def _to_columns(rows: Sequence[Any], n_cand: int, n_cards: int) -> SheetColumns:
+    n = len(rows)
+    ids, tables, sources, cand, cards, nulls, blanks, regs = zip(*rows, strict=True) if n else ([[]] * 8)
+    has_cards = np.fromiter((c is not None for c in cards), dtype=bool, count=n)
+    empty = bytes(4 * n_cards)
+    card_blob = b"".join(c if c is not None else empty for c in cards)
+
+    def opt(values: Iterable[int | None]) -> np.ndarray:
+        return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=n)
+
+    return SheetColumns(
+        ids=np.fromiter(ids, dtype=np.int64, count=n),
+        tables=np.asarray(tables, dtype=str),
+        sources=np.asarray(sources, dtype=str),
+        candidates=np.frombuffer(b"".join(cand), dtype="<i4").reshape(n, n_cand).astype(np.int64),
+        cards=np.frombuffer(card_blob, dtype="<i4").reshape(n, n_cards).astype(np.int64),
+        has_cards=has_cards,
+        null=opt(nulls),
+        blank=opt(blanks),
+        registered=opt(regs),
+    )
+
+
+class _Guard:
+    """Turns driver errors into :class:`StorageError` naming the store."""
+
+    def __init__(self, open_: Callable[[], Any], where: str) -> None:
+        self.open, self.where = open_, where
+
+    def __enter__(self) -> Connection:
+        try:
+            self.ctx = self.open()
+            conn: Connection = self.ctx.__enter__()
+        except SQLAlchemyError as exc:
+            raise StorageError(
+                f"cannot open the store: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}",
+                where=self.where,
+            ) from exc
+        return conn
+
+    def __exit__(self, *exc: Any) -> bool:
+        try:
+            self.ctx.__exit__(*exc)
+        except OperationalError as err:
+            raise StorageError(f"write failed: {err.orig}", where=self.where) from err
+        if exc[0] is not None and issubclass(exc[0], SQLAlchemyError) and not issubclass(exc[0], StorageError):
+            raise StorageError(f"database error: {exc[1]}", where=self.where) from exc[1]
+        return False
+
+
+def _sqlite_transactions(engine: Engine) -> None:
+    """Let SQLAlchemy, not the driver, issue BEGIN, and make it BEGIN IMMEDIATE (one writer at a time)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("tallyproof_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,99 @@
+"""The command line, run in-process through Typer's runner and once as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, generic_header, write_csv
+from typer.testing import CliRunner
+
+from tallyproof.cli import app
+from tallyproof.election import load_election
+
+runner = CliRunner()
+
+
+def run(*args: str, db: Path, code: int = 0) -> str:
+    result = runner.invoke(app, [*args, "--db", str(db)], env={"COLUMNS": "200"})
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    path = tmp_path / "cli.db"
+    run("init", "--election", "ve2024", db=path)
+    return path
+
+
+def test_init_import_tabulate(db: Path) -> None:
+    out = run("import", str(FIXTURES / "resultados_v2_sample.csv"), str(FIXTURES / "resultados_v1_sample.csv"), db=db)
+    assert "copies imported, 0 rejected" in out and "give the same votes, 0 differ" in out
+    assert "already imported" in run("import", str(FIXTURES / "resultados_v1_sample.csv"), db=db)
+    assert "Edmundo González" in run("tabulate", db=db)
+    data = json.loads(run("tabulate", "--by", "municipality", "--format", "json", db=db))
+    assert sum(u["valid"] for u in data["units"]) == data["total"]["valid"]
+    assert data["total"]["tables_known"] is None  # no registry yet
+    run("registry", "derive", db=db)
+    data = json.loads(run("tabulate", "--format", "json", "--where", "state=01", db=db))
+    assert data["total"]["tables_known"] > 0 and data["where"] == {"state": "01"}
+    csv_out = run("tabulate", "--by", "state", "--format", "csv", db=db)
+    assert csv_out.splitlines()[0].startswith("level,key,name,tables_counted")
+
+
+def test_show_compare_export_rejects(db: Path, tmp_path: Path) -> None:
+    run("import", str(FIXTURES / "resultados_v2_sample.csv"), str(FIXTURES / "resultados_v1_sample.csv"), db=db)
+    out = run("show", "010111001.02", db=db)
+    assert "2 copies" in out and "Edmundo González" in out
+    assert "0 differ" in run("compare", db=db)
+    exported = tmp_path / "all.jsonl"
+    run("export", "--format", "jsonl", "--output", str(exported), db=db)
+    rows = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    assert rows and {"table", "candidates", "source", "digest"} <= set(rows[0])
+    bad = write_csv(tmp_path / "bad.csv", generic_header(load_election("ve2024")), ["010101001.01,0,300,1,2,3"])
+    run("import", str(bad), db=db)
+    assert "bad.csv:2" in run("rejects", db=db)
+
+
+def test_reexport_reimports_to_the_same_totals(db: Path, tmp_path: Path) -> None:
+    run("import", str(FIXTURES / "resultados_v2_sample.csv"), db=db)
+    exported = tmp_path / "all.csv"
+    run("export", "--output", str(exported), db=db)
+    other = tmp_path / "other.db"
+    run("init", "--election", "ve2024", db=other)
+    run("import", str(exported), "--source", "witness", db=other)
+    a = json.loads(run("tabulate", "--format", "json", db=db))["total"]
+    b = json.loads(run("tabulate", "--format", "json", db=other))["total"]
+    assert a["candidates"] == b["candidates"] and a["null"] == b["null"]
+
+
+def test_errors_name_the_problem_and_set_the_exit_code(db: Path, tmp_path: Path) -> None:
+    assert "unknown level 'galaxy'" in run("tabulate", "--by", "galaxy", db=db, code=3)
+    assert "--where" in run("tabulate", "--where", "state", db=db, code=2)
+    assert "unknown source(s) council" in run("tabulate", "--source", "council", db=db, code=2)
+    assert "no store here" in run("tabulate", db=tmp_path / "missing.db", code=4)
+    assert "No such file" in run("import", str(tmp_path / "nope.csv"), db=db, code=2)
+    assert "does not match" in run("show", "12", db=db, code=2)
+
+
+def test_simulate_then_import(tmp_path: Path) -> None:
+    db = tmp_path / "sim.db"
+    out_dir = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--tables", "300", "--seed", "7", "--output", str(out_dir)])
+    assert result.exit_code == 0, result.output
+    run("init", "--election", "ve2024", db=db)
+    run("registry", "import", str(out_dir / "registry.csv"), db=db)
+    assert "300 copies imported, 0 rejected, 0 warnings" in run("import", str(out_dir / "sheets.csv"), db=db)
+    data = json.loads(run("tabulate", "--format", "json", db=db))
+    assert data["total"]["coverage"] == 1.0 and data["total"]["card_tables"] == 300
+
+
+def test_the_installed_command_runs(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "tallyproof", "--help"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0 and "tabulate" in done.stdout
+    done = subprocess.run([sys.executable, "-m", "tallyproof", "tabulate", "--db", str(tmp_path / "x.db")], capture_output=True, text=True, check=False)
+    assert done.returncode == 4 and "no store here" in done.stderr
