@@ -49,12 +49,12 @@ def test_a_failed_import_leaves_the_store_unchanged(make_store: Callable[..., St
     before = store.counts()
     second = write_csv(tmp_path / "b.csv", generic_header(ve2024), [f"010101001.02,0,300,{zeros}", "bad,row"])
 
-    def boom(self: imports._Rows, conn: object) -> None:
-        original(self, conn)
+    def boom(conn: object, batch_id: int, rejects: list[object]) -> None:
+        original(conn, batch_id, rejects)  # the sheets and the rejects are written, then the disk fails
         raise RuntimeError("disk on fire")
 
-    original = imports._Rows.flush
-    monkeypatch.setattr(imports._Rows, "flush", boom)
+    original = imports._insert_rejects
+    monkeypatch.setattr(imports, "_insert_rejects", boom)
     with pytest.raises(RuntimeError):
         import_file(store, second)
     assert store.counts() == before

@@ -33,7 +33,7 @@ __all__ = [
 SHEET_FIELDS = ("null", "blank", "registered", "valid", "voters")
 """Tally-sheet fields a definition may declare besides the per-card counts."""
 
-_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
+_ID = re.compile(r"^[A-Za-z0-9_.-]{1,40}\Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +108,19 @@ def load_election(name_or_path: str | Path) -> Election:
         return Election.from_toml(res.read_text(encoding="utf-8"), where=f"{name_or_path}.toml")
     if not path.exists():
         known = ", ".join(builtin_elections())
-        raise ElectionDefinitionError(
-            f"no such file, and not a built-in election (built-in: {known})", where=str(path)
-        )
-    return Election.from_toml(path.read_text(encoding="utf-8"), where=str(path))
+        raise ElectionDefinitionError(f"no such file, and not a built-in election (built-in: {known})", where=str(path))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ElectionDefinitionError(f"cannot read the definition: {exc}", where=str(path)) from exc
+    return Election.from_toml(text, where=str(path))
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
     if key not in table:
         raise ElectionDefinitionError("missing key", where=f"{where}{key}")
     value = table[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ElectionDefinitionError(
             f"expected {expected}, got {type(value).__name__} {value!r}", where=f"{where}{key}"
@@ -142,7 +144,7 @@ def _parse(data: dict[str, Any], *, text: str, where: str) -> Election:
     candidates = _parse_candidates(_get(data, "candidates", list, f"{where}: "), where)
     cards = _parse_cards(_get(data, "cards", list, f"{where}: "), candidates, where)
     geo = Geography.from_table(_get(data, "geography", dict, f"{where}: "), where=f"{where}: geography")
-    sheet = data.get("sheet", {})
+    sheet = _get(data, "sheet", dict, f"{where}: ") if "sheet" in data else {}
     fields = _get(sheet, "fields", list, f"{where}: sheet.") if "fields" in sheet else []
     for i, name in enumerate(fields):
         if name not in SHEET_FIELDS:
@@ -178,9 +180,7 @@ def _parse_candidates(items: list[Any], where: str) -> tuple[Candidate, ...]:
     return tuple(out)
 
 
-def _parse_cards(
-    items: list[Any], candidates: tuple[Candidate, ...], where: str
-) -> tuple[Card, ...]:
+def _parse_cards(items: list[Any], candidates: tuple[Candidate, ...], where: str) -> tuple[Card, ...]:
     known = {c.id for c in candidates}
     out: list[Card] = []
     for i, item in enumerate(items):
@@ -198,9 +198,7 @@ def _parse_cards(
         out.append(Card(CardId(cid), name, CandidateId(cand), code))
     unused = known - {c.candidate for c in out}
     if unused:
-        raise ElectionDefinitionError(
-            f"candidates with no card: {', '.join(sorted(unused))}", where=f"{where}: cards"
-        )
+        raise ElectionDefinitionError(f"candidates with no card: {', '.join(sorted(unused))}", where=f"{where}: cards")
     return tuple(out)
 
 

@@ -48,9 +48,13 @@ class Geography:
                 f"no named group for level(s) {', '.join(missing)}", where=f"{where}.table_id"
             )
         names = table.get("names", {})
+        if not isinstance(names, dict):
+            raise ElectionDefinitionError("expected a table of level names", where=f"{where}.names")
         for level in names:
             if level not in levels:
                 raise ElectionDefinitionError(f"unknown level {level!r}", where=f"{where}.names.{level}")
+            if not isinstance(names[level], dict):
+                raise ElectionDefinitionError("expected a table of unit names", where=f"{where}.names.{level}")
         return cls(tuple(levels), pattern, {k: dict(v) for k, v in names.items()})
 
     @property

@@ -33,19 +33,36 @@ from typing import Any
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
-from tallyproof.ids import TableId
 from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import TallySheet, parse_count
 
-__all__ = ["FORMATS", "Record", "decode_text", "detect_format", "read_records", "sheet_to_json", "write_csv", "write_jsonl"]
+__all__ = [
+    "FORMATS",
+    "Record",
+    "check_header",
+    "decode_text",
+    "detect_format",
+    "read_records",
+    "sheet_to_json",
+    "write_csv",
+    "write_jsonl",
+]
 
 FORMATS = ("auto", "ve-resultados", "ve-presidential", "csv", "jsonl", "qr")
 _EXTRA = ("null", "blank", "registered", "valid", "voters")
 
 # 2024_vzla_presidential.csv names candidates by surname.
 _SURNAMES = {
-    "Maduro": "NM", "Martinez": "LM", "Bertucci": "JABE", "Brito": "JOBR", "Ecarri": "AE",
-    "Fermin": "CF", "Ceballos": "DC", "Gonzalez": "EG", "Marquez": "EM", "Rausseo": "BERA",
+    "Maduro": "NM",
+    "Martinez": "LM",
+    "Bertucci": "JABE",
+    "Brito": "JOBR",
+    "Ecarri": "AE",
+    "Fermin": "CF",
+    "Ceballos": "DC",
+    "Gonzalez": "EG",
+    "Marquez": "EM",
+    "Rausseo": "BERA",
 }
 
 
@@ -102,7 +119,7 @@ def read_records(text: str, election: Election, fmt: str, *, where: str) -> Iter
     }
     if fmt not in readers:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}", where="--format")
-    return _read_csv(text, election, readers[fmt], where=where)
+    return _read_csv(text, election, readers[fmt], fmt, where=where)
 
 
 class _Lines:
@@ -125,6 +142,7 @@ def _read_csv(
     text: str,
     election: Election,
     decode: Callable[[dict[str, str], Election], tuple[TallySheet, tuple[tuple[str, str], ...]]],
+    fmt: str,
     *,
     where: str,
 ) -> Iterator[Record]:
@@ -134,7 +152,7 @@ def _read_csv(
         header = [h.strip() for h in next(reader)]
     except StopIteration:
         return
-    _check_header(header, decode, election, where=where)
+    check_header(header, fmt, election, where=where)
     width = len(header)
     while True:
         lines.current = []
@@ -159,10 +177,11 @@ def _read_csv(
         yield Record(reader.line_num, raw, sheet=sheet, names=names)
 
 
-def _check_header(header: list[str], decode: Callable[..., Any], election: Election, *, where: str) -> None:
-    if decode is _from_resultados:
+def check_header(header: list[str], fmt: str, election: Election, *, where: str) -> None:
+    """Raise :class:`InputError` naming ``file:1`` if the header lacks a column the format needs."""
+    if fmt == "ve-resultados":
         needed = ["CENTRO", "MESA", *(c.id for c in election.candidates)]
-    elif decode is _from_presidential:
+    elif fmt == "ve-presidential":
         needed = ["Acta", *_SURNAMES]
     else:
         needed = ["table", *(f"candidate:{c.id}" for c in election.candidates)]
@@ -180,7 +199,7 @@ def _opt(row: dict[str, str], column: str) -> int | None:
 
 def _from_resultados(row: dict[str, str], election: Election) -> tuple[TallySheet, tuple[tuple[str, str], ...]]:
     centre, mesa = row["CENTRO"].strip(), row["MESA"].strip()
-    if not centre.isdigit() or not mesa.isdigit():
+    if not (centre.isascii() and centre.isdigit() and mesa.isascii() and mesa.isdigit()):
         raise CodecError(f"CENTRO {centre!r} and MESA {mesa!r} must be numbers", where="CENTRO")
     table = election.geography.table_id(f"{int(centre):09d}.{int(mesa):02d}", where="CENTRO,MESA")
     sheet = TallySheet(
@@ -190,7 +209,11 @@ def _from_resultados(row: dict[str, str], election: Election) -> tuple[TallyShee
         registered=_opt(row, "RE"),
         valid=_opt(row, "VOTOS_VALIDOS"),
     )
-    names = tuple((lv, row[col].strip()) for lv, col in (("state", "EDO"), ("municipality", "MUN"), ("parish", "PAR")) if row.get(col))
+    names = tuple(
+        (lv, row[col].strip())
+        for lv, col in (("state", "EDO"), ("municipality", "MUN"), ("parish", "PAR"))
+        if row.get(col)
+    )
     return sheet, names
 
 
@@ -202,8 +225,19 @@ def _from_presidential(row: dict[str, str], election: Election) -> tuple[TallySh
     if "Otros" in row and row["Otros"].strip():
         others = sum(v for k, v in by_id.items() if k not in ("NM", "EG"))
         if parse_count(row["Otros"], where="Otros") != others:
-            raise CodecError(f"Otros {row['Otros']} is not the sum of the eight other candidates ({others})", where="Otros")
-    names = tuple((lv, row[col].strip()) for lv, col in (("state", "ESTADO"), ("municipality", "municipio"), ("parish", "parroquia"), ("centre", "NombreCV")) if row.get(col))
+            raise CodecError(
+                f"Otros {row['Otros']} is not the sum of the eight other candidates ({others})", where="Otros"
+            )
+    names = tuple(
+        (lv, row[col].strip())
+        for lv, col in (
+            ("state", "ESTADO"),
+            ("municipality", "municipio"),
+            ("parish", "parroquia"),
+            ("centre", "NombreCV"),
+        )
+        if row.get(col)
+    )
     return sheet, names
 
 
@@ -289,10 +323,19 @@ def write_jsonl(out: io.TextIOBase, rows: Iterator[tuple[TallySheet, dict[str, A
 
 
 def csv_header(election: Election, meta: list[str]) -> list[str]:
-    return ["table", "acta_id", *_EXTRA, *(f"candidate:{c.id}" for c in election.candidates), *(f"card:{c.id}" for c in election.cards), *meta]
+    return [
+        "table",
+        "acta_id",
+        *_EXTRA,
+        *(f"candidate:{c.id}" for c in election.candidates),
+        *(f"card:{c.id}" for c in election.cards),
+        *meta,
+    ]
 
 
-def write_csv(out: io.TextIOBase, rows: Iterator[tuple[TallySheet, dict[str, Any]]], election: Election, meta: list[str]) -> int:
+def write_csv(
+    out: io.TextIOBase, rows: Iterator[tuple[TallySheet, dict[str, Any]]], election: Election, meta: list[str]
+) -> int:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(csv_header(election, meta))
     n = 0
@@ -300,6 +343,8 @@ def write_csv(out: io.TextIOBase, rows: Iterator[tuple[TallySheet, dict[str, Any
     for sheet, m in rows:
         extra = ["" if getattr(sheet, k) is None else getattr(sheet, k) for k in _EXTRA]
         cards = blank_cards if sheet.cards is None else list(sheet.cards)
-        writer.writerow([sheet.table, sheet.acta_id or "", *extra, *sheet.candidates, *cards, *(m.get(k, "") for k in meta)])
+        writer.writerow(
+            [sheet.table, sheet.acta_id or "", *extra, *sheet.candidates, *cards, *(m.get(k, "") for k in meta)]
+        )
         n += 1
     return n

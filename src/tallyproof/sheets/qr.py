@@ -20,8 +20,8 @@ from tallyproof.sheets.sheet import TallySheet
 
 __all__ = ["from_qr", "looks_like_qr", "to_qr"]
 
-_ACTA = re.compile(r"^(\d{9}\.\d{2})\.\d\.\d{4}$")
-_NUMBER = re.compile(r"^(0|[1-9]\d{0,8})$")
+_ACTA = re.compile(r"^(\d{9}\.\d{2})\.\d\.\d{4}\Z")
+_NUMBER = re.compile(r"^(0|[1-9]\d{0,8})\Z")
 
 
 def looks_like_qr(text: str) -> bool:
@@ -45,8 +45,12 @@ def from_qr(payload: str | bytes, election: Election) -> TallySheet:
     cards = tuple(_number(p, f"qr.counts[{i}]") for i, p in enumerate(parts))
     table = election.geography.table_id(match.group(1), where="qr.acta_id")
     return TallySheet.from_cards(
-        election, TableId(table), cards,
-        null=_number(null, "qr.null"), blank=_number(blank, "qr.blank"), acta_id=acta,
+        election,
+        TableId(table),
+        cards,
+        null=_number(null, "qr.null"),
+        blank=_number(blank, "qr.blank"),
+        acta_id=acta,
     )
 
 
@@ -71,5 +75,7 @@ def _as_text(payload: str | bytes) -> str:
 
 def _number(text: str, where: str) -> int:
     if not _NUMBER.match(text):
-        raise CodecError(f"{text!r} is not a vote count (a whole number without sign, spaces or leading zeros)", where=where)
+        raise CodecError(
+            f"{text!r} is not a vote count (a whole number without sign, spaces or leading zeros)", where=where
+        )
     return int(text)

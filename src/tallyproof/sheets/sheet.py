@@ -10,13 +10,13 @@ of tabulation (the copy itself is still stored, as received, with its reasons).
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError
 from tallyproof.ids import Digest, TableId
+from tallyproof.sheets.batch import check_batch, sheets_to_batch
 
 __all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "parse_count"]
 
@@ -80,17 +80,10 @@ class TallySheet:
     def total_valid(self) -> int:
         return sum(self.candidates)
 
-    def content(self) -> str:
-        """Canonical text of what the copy says, independent of where it came from."""
-        cards = "-" if self.cards is None else ",".join(map(str, self.cards))
-        extra = ",".join(
-            "-" if v is None else str(v) for v in (self.null, self.blank, self.registered, self.valid, self.voters)
-        )
-        return f"{self.table}|{self.acta_id or '-'}|{','.join(map(str, self.candidates))}|{cards}|{extra}"
-
     def digest(self) -> Digest:
-        """SHA-256 of :meth:`content`: equal for equal copies, whatever their source or format."""
-        return Digest(hashlib.sha256(self.content().encode("utf-8")).hexdigest())
+        """SHA-256 of what the copy says, whatever its source or format (defined in :mod:`.batch`)."""
+        n_cards = 0 if self.cards is None else len(self.cards)
+        return sheets_to_batch([self], n_candidates=len(self.candidates), n_cards=n_cards).digests()[0]
 
     def votes_equal(self, other: TallySheet) -> bool:
         """Do two copies give the same votes? Fields one of them lacks are not compared."""
@@ -116,25 +109,17 @@ def parse_count(text: str, *, where: str) -> int:
 
 
 def check(sheet: TallySheet, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[Finding]:
-    """Every anomaly in one copy. ``registry`` maps table ids to registered voters, if known."""
+    """Every anomaly in one copy. ``registry`` maps table ids to registered voters, if known.
+
+    The same checks as :func:`~tallyproof.sheets.batch.check_batch`, after the checks of
+    shape that a batch cannot express (whole numbers, number of counts, table id).
+    """
     out = _check_shape(sheet, election)
     if any(f.severity is Severity.ERROR for f in out):
         return out
-    out += _check_arithmetic(sheet)
-    if registry is not None and sheet.table not in registry:
-        out.append(Finding("unknown-table", Severity.WARNING, "table", f"table {sheet.table} is not in the registry"))
-    registered = sheet.registered if sheet.registered is not None else (registry or {}).get(sheet.table)
-    cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
-    if registered is not None and cast > registered:
-        out.append(
-            Finding(
-                "above-registered",
-                Severity.WARNING,
-                "registered",
-                f"{cast} votes cast but {registered} registered voters",
-            )
-        )
-    return out
+    batch = sheets_to_batch([sheet], n_candidates=len(election.candidates), n_cards=len(election.cards))
+    found = check_batch(batch, election, registry=registry)
+    return out + [Finding(f.code, Severity(f.severity), f.field, f.message) for f in found]
 
 
 def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
@@ -166,37 +151,8 @@ def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
         for i, v in enumerate(values):
             if not isinstance(v, int) or isinstance(v, bool):
                 out.append(Finding("non-integer", Severity.ERROR, f"{name}[{i}]", f"{v!r} is not a whole number"))
-            elif v < 0:
-                out.append(Finding("negative", Severity.ERROR, f"{name}[{i}]", f"negative count {v}"))
     for name in ("null", "blank", "registered", "valid", "voters"):
         v = getattr(sheet, name)
         if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
             out.append(Finding("non-integer", Severity.ERROR, name, f"{v!r} is not a whole number"))
-        elif v is not None and v < 0:
-            out.append(Finding("negative", Severity.ERROR, name, f"negative count {v}"))
-    return out
-
-
-def _check_arithmetic(sheet: TallySheet) -> list[Finding]:
-    out: list[Finding] = []
-    if sheet.valid is not None and sheet.valid != sheet.total_valid:
-        out.append(
-            Finding(
-                "valid-mismatch",
-                Severity.WARNING,
-                "valid",
-                f"states {sheet.valid} valid votes, counts add up to {sheet.total_valid}",
-            )
-        )
-    if sheet.voters is not None:
-        cast = sheet.total_valid + (sheet.null or 0) + (sheet.blank or 0)
-        if cast != sheet.voters:
-            out.append(
-                Finding(
-                    "voters-mismatch",
-                    Severity.WARNING,
-                    "voters",
-                    f"states {sheet.voters} voters, votes add up to {cast}",
-                )
-            )
     return out

@@ -10,21 +10,27 @@ with their reason and line; nothing is silently dropped.
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select
+import numpy as np
+from sqlalchemy import Connection, insert, select
 
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.sheets.files import Record, decode_text, detect_format, read_records
-from tallyproof.sheets.sheet import Finding, Severity, Source, TallySheet, check, parse_count
+from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, SheetBatch, check_batch
+from tallyproof.sheets.columnar import Decoded, Reject, decode_file
+from tallyproof.sheets.files import decode_text
+from tallyproof.sheets.sheet import Source, parse_count
 from tallyproof.storage import schema as s
-from tallyproof.storage.store import Store, now, pack
+from tallyproof.storage.store import Store, now
 
 __all__ = ["ImportSummary", "derive_registry", "import_file", "import_registry"]
 
@@ -60,48 +66,53 @@ def import_file(
     """Import one file of copies (any format of :mod:`tallyproof.sheets.files`)."""
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
-    text, encoding = decode_text(data)
-    fmt = detect_format(text, where=str(path)) if fmt == "auto" else fmt
-    summary = ImportSummary(str(path), fmt, encoding, batch_id=0)
     existing = store.find_batch(kind="sheets", sha256=digest, source=source)
     if existing is not None:
-        summary.batch_id, summary.already = existing, True
-        return summary
+        text, encoding = decode_text(data[:4096])
+        return ImportSummary(str(path), fmt, encoding, batch_id=existing, already=True)
     election = store.election()
-    records = list(read_records(text, election, fmt, where=str(path)))
-    known = store.registry()
-    with store.write() as conn:
-        first_sheet, batch_id = store.next_ids(conn)
-        summary.batch_id = batch_id
-        rows = _Rows(election, batch_id, first_sheet, source, submitter, now())
-        previous = _previous_votes(conn, {r.sheet.table for r in records if r.sheet is not None})
-        for i, record in enumerate(records):
-            rows.add(record, _findings(record, election, known))
-            if progress and i % 10_000 == 0:
-                progress(i, len(records))
-        _tally_overlap(summary, rows.sheets, previous)
-        conn.execute(
-            insert(s.batches).values(
-                id=batch_id,
-                kind="sheets",
-                source=source,
-                submitter=submitter,
-                received_at=rows.received_at,
-                filename=path.name,
-                format=fmt,
-                encoding=encoding,
-                sha256=digest,
-                size=len(data),
-                raw=data,
-                n_accepted=len(rows.sheets),
-                n_rejected=len(rows.rejects),
-            )
-        )
-        rows.flush(conn)
-    if progress:
-        progress(len(records), len(records))
-    summary.accepted, summary.rejected, summary.warnings = len(rows.sheets), len(rows.rejects), len(rows.findings)
+    with _gc_paused():
+        decoded = decode_file(data, election, fmt, where=str(path))
+        _step(progress, 1)
+        batch = decoded.batch
+        found = check_batch(batch, election, registry=store.registry() or None)
+        errors = sorted({f.row for f in found if f.severity == "error"})
+        rejects = decoded.rejects + [_reject_of(data, decoded, i, [f for f in found if f.row == i]) for i in errors]
+        keep = np.setdiff1d(np.arange(len(batch)), np.asarray(errors, dtype=np.int64))
+        warnings = [f for f in found if f.severity == "warning"]
+        summary = ImportSummary(str(path), decoded.format, decoded.encoding, batch_id=0)
+        _step(progress, 2)
+        with store.write() as conn:
+            first_sheet, summary.batch_id = store.next_ids(conn)
+            conn.execute(insert(s.batches).values(
+                id=summary.batch_id, kind="sheets", source=source, submitter=submitter, received_at=now(),
+                filename=path.name, format=decoded.format, encoding=decoded.encoding, sha256=digest, size=len(data), raw=data,
+                n_accepted=int(keep.size), n_rejected=len(rejects),
+            ))
+            _overlap(conn, summary, batch, keep)
+            ids = _insert_sheets(conn, batch, keep, first_sheet, summary.batch_id, source, progress)
+            _insert_findings(conn, warnings, ids)
+            _insert_rejects(conn, summary.batch_id, sorted(rejects, key=lambda r: r.line))
+            _insert_units(conn, decoded.names)
+    summary.accepted, summary.rejected, summary.warnings = int(keep.size), len(rejects), len(warnings)
     return summary
+
+
+def _step(progress: Progress | None, done: int) -> None:
+    if progress is not None:
+        progress(done, 4)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of short-lived objects make the cyclic GC run often for nothing: pause it."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -111,105 +122,84 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
 
 
-def _findings(record: Record, election: Election, known: dict[str, int | None]) -> list[Finding]:
-    if record.sheet is None:
-        return []
-    return check(record.sheet, election, registry=known or None)
+def _reject_of(data: bytes, decoded: Decoded, row: int, found: list[BatchFinding]) -> Reject:
+    start, end = (int(x) for x in decoded.batch.spans[row])
+    enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
+    reason = "; ".join(str(f) for f in found)
+    return Reject(int(decoded.batch.lines[row]), (start, end), data[start:end].decode(enc, "replace"), reason, decoded.batch.tables[row])
 
 
-class _Rows:
-    """Rows to insert for one batch, with ids assigned in advance."""
-
-    def __init__(
-        self, election: Election, batch_id: int, first_sheet: int, source: str, submitter: str | None, received_at: str
-    ) -> None:
-        self.geography = election.geography
-        self.batch_id, self.next_id = batch_id, first_sheet
-        self.source, self.submitter, self.received_at = source, submitter, received_at
-        self.sheets: list[dict[str, Any]] = []
-        self.findings: list[dict[str, Any]] = []
-        self.rejects: list[dict[str, Any]] = []
-        self.units: dict[tuple[str, str], str] = {}
-
-    def add(self, record: Record, found: list[Finding]) -> None:
-        errors = [f for f in found if f.severity is Severity.ERROR]
-        if record.sheet is None or errors:
-            reason = record.error or "; ".join(str(f) for f in errors)
-            table = record.sheet.table if record.sheet is not None else None
-            self.rejects.append(
-                {"batch_id": self.batch_id, "line": record.line, "table_id": table, "raw": record.raw, "reason": reason}
-            )
-            return
-        sid = self.next_id
-        self.next_id += 1
-        self.sheets.append(self._sheet_row(sid, record.line, record.sheet, record.raw))
-        self.findings += [
-            {"sheet_id": sid, "code": f.code, "severity": f.severity, "field": f.field, "message": f.message}
-            for f in found
-        ]
-        self._names(record)
-
-    def _sheet_row(self, sid: int, line: int, sheet: TallySheet, raw: str) -> dict[str, Any]:
-        return {
-            "id": sid,
-            "batch_id": self.batch_id,
-            "line": line,
-            "table_id": sheet.table,
-            "source": self.source,
-            "submitter": self.submitter,
-            "received_at": self.received_at,
-            "digest": sheet.digest(),
-            "acta_id": sheet.acta_id,
-            "candidates": pack(sheet.candidates),
-            "cards": None if sheet.cards is None else pack(sheet.cards),
-            "null_votes": sheet.null,
-            "blank_votes": sheet.blank,
-            "registered": sheet.registered,
-            "valid_stated": sheet.valid,
-            "voters": sheet.voters,
-            "raw": raw,
-        }
-
-    def _names(self, record: Record) -> None:
-        if not record.names or record.sheet is None:
-            return
-        for level, name in record.names:
-            if level in self.geography.levels:
-                self.units.setdefault((level, self.geography.unit_key(record.sheet.table, level)), name)
-
-    def flush(self, conn: Any) -> None:
-        for table, rows in ((s.sheets, self.sheets), (s.findings, self.findings), (s.rejects, self.rejects)):
-            for start in range(0, len(rows), 50_000):
-                conn.execute(insert(table), rows[start : start + 50_000])
-        if self.units:
-            have = {(lv, k) for lv, k in conn.execute(select(s.units.c.level, s.units.c.key))}
-            new = [{"level": lv, "key": k, "name": n} for (lv, k), n in self.units.items() if (lv, k) not in have]
-            if new:
-                conn.execute(insert(s.units), new)
+def _nullable(column: np.ndarray) -> list[int | None]:
+    return [None if v == MISSING else v for v in column.tolist()]
 
 
-def _previous_votes(conn: Any, tables: set[str]) -> dict[str, list[tuple[bytes, int | None]]]:
-    out: dict[str, list[tuple[bytes, int | None]]] = {}
-    if not tables:
-        return out
+def _blobs(matrix: np.ndarray) -> list[bytes]:
+    width = matrix.shape[1] * 4
+    buf = np.ascontiguousarray(matrix, dtype="<i4").tobytes()
+    return [buf[i : i + width] for i in range(0, len(buf), width)]
+
+
+def _insert_sheets(conn: Connection, batch: SheetBatch, keep: np.ndarray, first: int, batch_id: int, source: str, progress: Progress | None) -> dict[int, int]:
+    """Insert the kept rows of ``batch``; returns row → sheet id."""
+    kept = batch.take(keep)
+    n = len(kept)
+    if n == 0:
+        return {}
+    ids = range(first, first + n)
+    cards = _blobs(kept.cards)
+    card_col = [c if has else None for c, has in zip(cards, kept.has_cards.tolist(), strict=True)]
+    rows = zip(
+        ids, repeat(batch_id, n), kept.lines.tolist(), kept.tables, repeat(str(source), n), kept.digests(), kept.acta_ids,
+        _blobs(kept.candidates), card_col, *(_nullable(kept.optional[f]) for f in OPTIONAL),
+        kept.spans[:, 0].tolist(), kept.spans[:, 1].tolist(), strict=True,
+    )
+    _step(progress, 3)
+    conn.exec_driver_sql(_INSERT_SHEET, list(rows))
+    return dict(zip(keep.tolist(), ids, strict=True))
+
+
+_INSERT_SHEET = (
+    "INSERT INTO sheets (id, batch_id, line, table_id, source, digest, acta_id, candidates, cards, null_votes, "
+    "blank_votes, registered, valid_stated, voters, raw_start, raw_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_findings(conn: Connection, found: list[BatchFinding], ids: dict[int, int]) -> None:
+    if found:
+        conn.execute(insert(s.findings), [
+            {"sheet_id": ids[f.row], "code": f.code, "severity": f.severity, "field": f.field, "message": f.message} for f in found
+        ])
+
+
+def _insert_rejects(conn: Connection, batch_id: int, rejects: list[Reject]) -> None:
+    if rejects:
+        conn.execute(insert(s.rejects), [
+            {"batch_id": batch_id, "line": r.line, "table_id": r.table, "raw": r.raw, "reason": r.reason} for r in rejects
+        ])
+
+
+def _insert_units(conn: Connection, names: dict[tuple[str, str], str]) -> None:
+    if not names:
+        return
+    have = {(lv, k) for lv, k in conn.execute(select(s.units.c.level, s.units.c.key))}
+    new = [{"level": lv, "key": k, "name": n} for (lv, k), n in names.items() if (lv, k) not in have]
+    if new:
+        conn.execute(insert(s.units), new)
+
+
+def _overlap(conn: Connection, summary: ImportSummary, batch: SheetBatch, keep: np.ndarray) -> None:
+    """Compare each new copy with the copies the store already has of the same table."""
+    new_tables = {batch.tables[i]: i for i in keep.tolist()}
     q = select(s.sheets.c.table_id, s.sheets.c.candidates, s.sheets.c.null_votes)
     for table, cands, null in conn.execute(q):
-        if table in tables:
-            out.setdefault(table, []).append((cands, null))
-    return out
-
-
-def _tally_overlap(
-    summary: ImportSummary, rows: list[dict[str, Any]], previous: dict[str, list[tuple[bytes, int | None]]]
-) -> None:
-    for row in rows:
-        earlier = previous.get(row["table_id"])
-        if not earlier:
+        i = new_tables.get(table)
+        if i is None:
             continue
         summary.overlapping += 1
-        null = row["null_votes"]
-        if any(c != row["candidates"] or (n is not None and null is not None and n != null) for c, n in earlier):
-            summary.differing.append(row["table_id"])
+        mine = batch.optional["null"][i]
+        if cands != _blobs(batch.candidates[i : i + 1])[0] or (null is not None and mine != MISSING and null != mine):
+            summary.differing.append(table)
+    summary.differing = sorted(set(summary.differing))
 
 
 def import_registry(store: Store, path: Path) -> ImportSummary:

@@ -1,8 +1,9 @@
 """Tables of the store and the ordered migrations that create them.
 
 Vote vectors are stored as little-endian int32 BLOBs (one per copy) so that a
-national tabulation reads them straight into NumPy; the copy's raw text is kept
-beside them, and every imported file is kept whole in ``batches.raw``.
+national tabulation reads them straight into NumPy. Every file or submission is
+kept whole, byte for byte, in ``batches.raw``; a copy points at its own text in it
+(``raw_start``, ``raw_end``). Who submitted a copy, and when, is the batch's.
 """
 
 from __future__ import annotations
@@ -69,8 +70,6 @@ sheets = Table(
     Column("line", Integer, nullable=False),
     Column("table_id", String(64), nullable=False),
     Column("source", String(16), nullable=False),
-    Column("submitter", String(200)),
-    Column("received_at", String(40), nullable=False),
     Column("digest", String(64), nullable=False),
     Column("acta_id", String(64)),
     Column("candidates", LargeBinary, nullable=False),
@@ -80,7 +79,8 @@ sheets = Table(
     Column("registered", BigInteger),
     Column("valid_stated", BigInteger),
     Column("voters", BigInteger),
-    Column("raw", Text, nullable=False),
+    Column("raw_start", BigInteger, nullable=False),
+    Column("raw_end", BigInteger, nullable=False),
     Index("ix_sheets_table", "table_id"),
     Index("ix_sheets_digest", "digest"),
 )

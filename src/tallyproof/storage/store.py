@@ -177,35 +177,34 @@ class Store:
             rows = conn.execute(q).all()
         return _to_columns(rows, len(election.candidates), len(election.cards))
 
-    def copies(self, table: str) -> list[StoredCopy]:
-        """Every accepted copy of one table, oldest first."""
-        election = self.election()
+    def _copy_query(self, *, with_raw: bool) -> Any:
         j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
-        q = (
-            select(s.sheets, s.batches.c.filename)
-            .select_from(j)
-            .where(s.sheets.c.table_id == table)
-            .order_by(s.sheets.c.id)
-        )
+        cols = [s.sheets, s.batches.c.filename, s.batches.c.submitter, s.batches.c.received_at, s.batches.c.encoding]
+        if with_raw:
+            length = s.sheets.c.raw_end - s.sheets.c.raw_start
+            cols.append(func.substr(s.batches.c.raw, s.sheets.c.raw_start + 1, length).label("raw"))
+        return select(*cols).select_from(j)
+
+    def copies(self, table: str) -> list[StoredCopy]:
+        """Every accepted copy of one table, oldest first, with its text as received and its findings."""
+        election = self.election()
+        q = self._copy_query(with_raw=True).where(s.sheets.c.table_id == table).order_by(s.sheets.c.id)
         with self._read() as conn:
             rows = conn.execute(q).mappings().all()
             found: dict[int, list[str]] = {}
-            ids = [r["id"] for r in rows]
+            f = s.findings.c
             for sid, sev, field, msg in conn.execute(
-                select(s.findings.c.sheet_id, s.findings.c.severity, s.findings.c.field, s.findings.c.message).where(
-                    s.findings.c.sheet_id.in_(ids)
-                )
+                select(f.sheet_id, f.severity, f.field, f.message).where(f.sheet_id.in_([r["id"] for r in rows]))
             ):
                 found.setdefault(sid, []).append(f"{sev}: {field}: {msg}")
         return [_copy(r, election, tuple(found.get(r["id"], []))) for r in rows]
 
     def iter_copies(self, sources: Sequence[str] | None = None, *, chunk: int = 20_000) -> Iterator[StoredCopy]:
-        """Every accepted copy, in id order, read in chunks."""
+        """Every accepted copy, in id order, read in chunks (without the text as received)."""
         election = self.election()
-        j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
         last = 0
         while True:
-            q = select(s.sheets, s.batches.c.filename).select_from(j).where(s.sheets.c.id > last)
+            q = self._copy_query(with_raw=False).where(s.sheets.c.id > last)
             if sources:
                 q = q.where(s.sheets.c.source.in_(list(sources)))
             with self._read() as conn:
@@ -269,9 +268,16 @@ def _copy(r: Any, election: Election, findings: tuple[str, ...]) -> StoredCopy:
         r["filename"],
         r["line"],
         r["digest"],
-        r["raw"],
+        _decode_raw(r),
         findings,
     )
+
+
+def _decode_raw(r: Any) -> str:
+    raw = r.get("raw")
+    if raw is None:
+        return ""
+    return bytes(raw).decode("latin-1" if r["encoding"] == "latin-1" else "utf-8", "replace")
 
 
 def _to_columns(rows: Sequence[Any], n_cand: int, n_cards: int) -> SheetColumns:

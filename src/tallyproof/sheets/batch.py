@@ -1,0 +1,159 @@
+"""Many copies at once, as columns: the form in which copies are checked, hashed and stored.
+
+A :class:`SheetBatch` holds n copies as NumPy columns. Optional fields use
+:data:`MISSING` where a copy does not give them. Checks (:func:`check_batch`) and
+content digests (:meth:`SheetBatch.digests`) are computed over the columns, so a
+file of a million copies is checked in well under a second; a single
+:class:`~tallyproof.sheets.sheet.TallySheet` goes through the very same code as a
+batch of one, which keeps the two paths from drifting apart.
+
+Content digest (documented in the README, so anyone can recompute it): SHA-256 of
+``table id | acta id |`` followed by the little-endian int64 vector
+``[has_cards, candidates…, cards…, null, blank, registered, valid, voters]``,
+with ``-2**63`` for a field the copy does not give; a copy without per-card counts
+has ``has_cards = 0`` and no card values in the vector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from tallyproof.election import Election
+from tallyproof.ids import Digest
+
+if TYPE_CHECKING:
+    from tallyproof.sheets.sheet import TallySheet
+
+__all__ = ["MISSING", "OPTIONAL", "BatchFinding", "SheetBatch", "check_batch", "sheets_to_batch"]
+
+MISSING = int(np.iinfo(np.int64).min)
+OPTIONAL = ("null", "blank", "registered", "valid", "voters")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFinding:
+    row: int
+    code: str
+    severity: str  # "error" | "warning"
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}"
+
+
+@dataclass(slots=True)
+class SheetBatch:
+    tables: list[str]
+    candidates: np.ndarray
+    cards: np.ndarray
+    has_cards: np.ndarray
+    optional: dict[str, np.ndarray]
+    """``null``, ``blank``, ``registered``, ``valid``, ``voters``: int64, :data:`MISSING` where not given."""
+    acta_ids: list[str | None]
+    lines: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    spans: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
+    """Byte offsets ``[start, end)`` of each copy's text in the file it came from."""
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+    @classmethod
+    def empty(cls, election: Election) -> SheetBatch:
+        k, m = len(election.candidates), len(election.cards)
+        return cls([], np.zeros((0, k), np.int64), np.zeros((0, m), np.int64), np.zeros(0, bool), {f: np.zeros(0, np.int64) for f in OPTIONAL}, [])
+
+    def take(self, rows: np.ndarray) -> SheetBatch:
+        idx = rows.tolist()
+        return SheetBatch(
+            tables=[self.tables[i] for i in idx], candidates=self.candidates[rows], cards=self.cards[rows],
+            has_cards=self.has_cards[rows], optional={k: v[rows] for k, v in self.optional.items()},
+            acta_ids=[self.acta_ids[i] for i in idx], lines=self.lines[rows] if self.lines.size else self.lines,
+            spans=self.spans[rows] if self.spans.size else self.spans,
+        )
+
+    def cast(self) -> np.ndarray:
+        """Votes cast per copy: valid + null + blank (missing counted as 0)."""
+        extra = sum(np.where(self.optional[f] == MISSING, 0, self.optional[f]) for f in ("null", "blank"))
+        return self.candidates.sum(axis=1) + extra
+
+    def digests(self) -> list[Digest]:
+        """Content digest of every copy (see the module docstring)."""
+        out: list[Digest] = [Digest("")] * len(self)
+        opt = [self.optional[f][:, None] for f in OPTIONAL]
+        flag = self.has_cards.astype(np.int64)[:, None]
+        for with_cards in (True, False):
+            rows = np.flatnonzero(self.has_cards == with_cards)
+            parts = [flag, self.candidates, *([self.cards] if with_cards else []), *opt]
+            vec = np.ascontiguousarray(np.concatenate(parts, axis=1)[rows], dtype="<i8")
+            width, buf, sha = vec.shape[1] * 8, vec.tobytes(), hashlib.sha256
+            for j, i in enumerate(rows.tolist()):
+                head = f"{self.tables[i]}|{self.acta_ids[i] or ''}|".encode()
+                out[i] = Digest(sha(head + buf[j * width : (j + 1) * width]).hexdigest())
+        return out
+
+
+def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[BatchFinding]:
+    """Every anomaly of every copy, as findings that name the row and field.
+
+    ``error`` findings (negative counts, wrong shape) keep a copy out of tabulation;
+    ``warning`` findings (counts that do not add up, more votes than registered
+    voters, a table missing from the registry) are reported and the copy counts.
+    """
+    out = _negatives(batch, election)
+    valid = batch.candidates.sum(axis=1)
+    stated = batch.optional["valid"]
+    for i in np.flatnonzero((stated != MISSING) & (stated != valid)).tolist():
+        out.append(BatchFinding(i, "valid-mismatch", "warning", "valid", f"states {stated[i]} valid votes, counts add up to {valid[i]}"))
+    cast, voters = batch.cast(), batch.optional["voters"]
+    for i in np.flatnonzero((voters != MISSING) & (voters != cast)).tolist():
+        out.append(BatchFinding(i, "voters-mismatch", "warning", "voters", f"states {voters[i]} voters, votes add up to {cast[i]}"))
+    out += _registry_findings(batch, cast, registry)
+    return sorted(out, key=lambda f: f.row)
+
+
+def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
+    out: list[BatchFinding] = []
+    columns: list[tuple[str, np.ndarray]] = [("candidates", batch.candidates), ("cards", np.where(batch.has_cards[:, None], batch.cards, 0))]
+    for name, matrix in columns:
+        for i, j in np.argwhere(matrix < 0).tolist():
+            ids = election.candidates if name == "candidates" else election.cards
+            out.append(BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})"))
+    for name in OPTIONAL:
+        col = batch.optional[name]
+        for i in np.flatnonzero((col < 0) & (col != MISSING)).tolist():
+            out.append(BatchFinding(i, "negative", "error", name, f"negative count {col[i]}"))
+    return out
+
+
+def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | None) -> list[BatchFinding]:
+    out: list[BatchFinding] = []
+    own = batch.optional["registered"]
+    reg = registry or {}
+    from_registry = np.fromiter((MISSING if (v := reg.get(t)) is None else v for t in batch.tables), np.int64, len(batch))
+    registered = np.where(own != MISSING, own, from_registry)
+    for i in np.flatnonzero((registered != MISSING) & (registered >= 0) & (cast > registered)).tolist():
+        whose = "" if own[i] != MISSING else " (registry)"
+        out.append(BatchFinding(i, "above-registered", "warning", "registered", f"{cast[i]} votes cast but {registered[i]} registered voters{whose}"))
+    if registry:
+        for i, t in enumerate(batch.tables):
+            if t not in registry:
+                out.append(BatchFinding(i, "unknown-table", "warning", "table", f"table {t} is not in the registry"))
+    return out
+
+
+def sheets_to_batch(sheets: Sequence[TallySheet], *, n_candidates: int, n_cards: int) -> SheetBatch:
+    """Columns from copies whose shape (number of counts, whole numbers) is already checked."""
+    n = len(sheets)
+    cands = np.asarray([s.candidates for s in sheets], dtype=np.int64).reshape(n, n_candidates)
+    has = np.fromiter((s.cards is not None for s in sheets), bool, n)
+    blank = (0,) * n_cards
+    cards = np.asarray([s.cards if s.cards is not None else blank for s in sheets], dtype=np.int64).reshape(n, n_cards)
+    opt = {f: np.fromiter((MISSING if getattr(s, f) is None else getattr(s, f) for s in sheets), np.int64, n) for f in OPTIONAL}
+    return SheetBatch([s.table for s in sheets], cands, cards, has, opt, [s.acta_id for s in sheets])

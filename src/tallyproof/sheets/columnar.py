@@ -1,0 +1,227 @@
+"""Decoding a whole file of copies into one :class:`~tallyproof.sheets.batch.SheetBatch`.
+
+Two readers give the same result. Large, plain CSV files (the generic format and
+the resultadosconvzla files) go through Apache Arrow's multi-threaded CSV parser,
+straight into NumPy columns; anything the fast reader is not sure of (quoted
+fields, a value that is not a plain integer, a missing count) makes it step
+aside for the exact row-by-row reader of :mod:`tallyproof.sheets.files`, which
+names the line and the reason of every bad row. Either way each copy keeps the
+byte span of its text in the file, so the copy *as received* can be shown later.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from tallyproof.election import Election
+from tallyproof.sheets.batch import MISSING, OPTIONAL, SheetBatch, sheets_to_batch
+from tallyproof.sheets.files import Record, check_header, decode_text, detect_format, read_records
+
+__all__ = ["Decoded", "Reject", "decode_file"]
+
+_RESULTADOS_OPTIONAL = {"null": "VOTOS_NULOS", "registered": "RE", "valid": "VOTOS_VALIDOS"}
+_RESULTADOS_NAMES = (("state", "EDO"), ("municipality", "MUN"), ("parish", "PAR"))
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    line: int
+    span: tuple[int, int]
+    raw: str
+    reason: str
+    table: str | None = None
+
+
+@dataclass(slots=True)
+class Decoded:
+    format: str
+    encoding: str
+    batch: SheetBatch
+    rejects: list[Reject]
+    names: dict[tuple[str, str], str] = field(default_factory=dict)
+    """Unit names the file gives, keyed by (level, unit key)."""
+    fast: bool = False
+
+
+def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: str) -> Decoded:
+    """Every copy of a file, and every row that is not one, with the reason."""
+    text, encoding = decode_text(data)
+    if fmt == "auto":
+        fmt = detect_format(text, where=where)
+    if fmt in ("csv", "ve-resultados"):
+        header = text.split("\n", 1)[0].rstrip("\r").split(",")
+        check_header([h.strip() for h in header], fmt, election, where=where)
+        fast = _fast(data, encoding, header, election, fmt)
+        if fast is not None:
+            return fast
+    records = list(read_records(text, election, fmt, where=where))
+    return _from_records(records, data, encoding, election, fmt)
+
+
+def _from_records(records: list[Record], data: bytes, encoding: str, election: Election, fmt: str) -> Decoded:
+    enc = "utf-8" if encoding == "utf-8-sig" else encoding
+    pos, good, spans, rejects = 0, [], [], []
+    names: dict[tuple[str, str], str] = {}
+    for r in records:
+        raw = r.raw.encode(enc)
+        start = data.find(raw, pos)
+        start = pos if start < 0 else start
+        pos = start + len(raw)
+        if r.sheet is None:
+            rejects.append(Reject(r.line, (start, pos), r.raw, r.error or "cannot be decoded"))
+            continue
+        good.append((r, (start, pos)))
+        for level, name in r.names:
+            if level in election.geography.levels:
+                names.setdefault((level, election.geography.unit_key(r.sheet.table, level)), name)
+    sheets = [r.sheet for r, _ in good if r.sheet is not None]
+    batch = sheets_to_batch(sheets, n_candidates=len(election.candidates), n_cards=len(election.cards))
+    batch.lines = np.asarray([r.line for r, _ in good], dtype=np.int64)
+    batch.spans = np.asarray([s for _, s in good], dtype=np.int64).reshape(len(good), 2)
+    return Decoded(fmt, encoding, batch, rejects, names)
+
+
+def _lines(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Line numbers, byte spans and field counts of every non-blank line after the header."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    newlines = np.flatnonzero(buf == 10)
+    start = np.r_[0, newlines + 1]
+    end = np.r_[newlines + 1, buf.size]
+    content = np.r_[newlines, buf.size]
+    cr = (content > start) & (buf[np.maximum(content - 1, 0)] == 13)
+    content = content - cr
+    number = np.arange(1, start.size + 1)
+    keep = (content > start) & (number > 1)
+    if data.startswith(b"\xef\xbb\xbf"):
+        start[0] = 3
+    commas = np.cumsum(buf == 44, dtype=np.int64)
+    commas = np.r_[0, commas]
+    fields = commas[content] - commas[start] + 1
+    return number[keep], np.stack([start[keep], end[keep]], axis=1), fields[keep]
+
+
+def _fast(data: bytes, encoding: str, header: list[str], election: Election, fmt: str) -> Decoded | None:
+    if b'"' in data:
+        return None
+    width = len(header)
+    numbers, spans, fields = _lines(data)
+    odd = fields != width
+    table = _arrow(data, encoding, header, election, fmt)
+    if table is None or table.num_rows != int((~odd).sum()):
+        return None
+    rejects = [_odd_reject(data, encoding, int(n), (int(s), int(e)), int(f), width) for n, (s, e), f in zip(numbers[odd], spans[odd], fields[odd], strict=True)]
+    built = _build(table, election, fmt)
+    if built is None:
+        return None
+    batch, names = built
+    batch.lines, batch.spans = numbers[~odd], spans[~odd]
+    return _validate_tables(Decoded(fmt, encoding, batch, rejects, names, fast=True), data, election)
+
+
+def _odd_reject(data: bytes, encoding: str, line: int, span: tuple[int, int], fields: int, width: int) -> Reject:
+    raw = data[span[0] : span[1]].decode("latin-1" if encoding == "latin-1" else "utf-8", "replace")
+    return Reject(line, span, raw, f"{fields} fields, the header has {width}")
+
+
+def _numeric_columns(header: list[str], election: Election, fmt: str) -> list[str]:
+    if fmt == "ve-resultados":
+        return [c for c in ("CENTRO", "MESA", *_RESULTADOS_OPTIONAL.values(), *(c.id for c in election.candidates)) if c in header]
+    wanted = [*OPTIONAL, *(f"candidate:{c.id}" for c in election.candidates), *(f"card:{c.id}" for c in election.cards)]
+    return [c for c in wanted if c in header]
+
+
+def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fmt: str) -> pa.Table | None:
+    numeric = _numeric_columns(header, election, fmt)
+    text_cols = ["table", "acta_id"] if fmt == "csv" else [c for _, c in _RESULTADOS_NAMES]
+    include = [c for c in [*text_cols, *numeric] if c in header]
+    types = {c: pa.int64() for c in numeric} | {c: pa.string() for c in text_cols}
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    try:
+        return pacsv.read_csv(
+            io.BytesIO(body),
+            read_options=pacsv.ReadOptions(encoding="latin-1" if encoding == "latin-1" else "utf8"),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
+            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+
+
+def _ints(table: pa.Table, column: str, n: int) -> np.ndarray:
+    """An int64 column, MISSING where empty (absent columns are all MISSING)."""
+    if column not in table.column_names:
+        return np.full(n, MISSING, dtype=np.int64)
+    col = table.column(column).combine_chunks()
+    values = col.fill_null(MISSING).to_numpy()
+    return np.asarray(values, dtype=np.int64)
+
+
+def _build(table: pa.Table, election: Election, fmt: str) -> tuple[SheetBatch, dict[tuple[str, str], str]] | None:
+    n = table.num_rows
+    cand_cols = [c.id if fmt == "ve-resultados" else f"candidate:{c.id}" for c in election.candidates]
+    cand = np.stack([_ints(table, c, n) for c in cand_cols], axis=1) if n else np.zeros((0, len(cand_cols)), np.int64)
+    card_cols = [f"card:{c.id}" for c in election.cards]
+    cards = np.stack([_ints(table, c, n) for c in card_cols], axis=1) if n else np.zeros((0, len(card_cols)), np.int64)
+    has_cards = (cards != MISSING).all(axis=1)
+    if ((cards != MISSING).any(axis=1) & ~has_cards).any():
+        return None  # some card columns empty: the exact reader says which
+    cards = np.where(has_cards[:, None], cards, 0)
+    summed = _card_sums(cards, election)
+    given = (cand != MISSING).all(axis=1)
+    if (~given & ~has_cards).any() or ((cand != MISSING) & ~given[:, None]).any():
+        return None
+    if (given & has_cards & (cand != summed).any(axis=1)).any():
+        return None
+    cand = np.where(has_cards[:, None], summed, cand)
+    columns = _RESULTADOS_OPTIONAL if fmt == "ve-resultados" else {f: f for f in OPTIONAL}
+    optional = {f: _ints(table, columns.get(f, "-"), n) for f in OPTIONAL}
+    if fmt == "ve-resultados":
+        tables, actas, names = _resultados_ids(table, election)
+    else:
+        tables = table.column("table").to_pylist()
+        actas = table.column("acta_id").to_pylist() if "acta_id" in table.column_names else [None] * n
+        actas = [a or None for a in actas]
+        names = {}
+    return SheetBatch([t.strip() for t in tables], cand, cards, has_cards, optional, actas), names
+
+
+def _card_sums(cards: np.ndarray, election: Election) -> np.ndarray:
+    out = np.zeros((cards.shape[0], len(election.candidates)), dtype=np.int64)
+    for j, c in enumerate(election.card_to_candidate):
+        out[:, c] += cards[:, j]
+    return out
+
+
+def _resultados_ids(table: pa.Table, election: Election) -> tuple[list[str], list[str | None], dict[tuple[str, str], str]]:
+    centre, mesa = _ints(table, "CENTRO", table.num_rows), _ints(table, "MESA", table.num_rows)
+    tables = [f"{c:09d}.{m:02d}" if c >= 0 and m >= 0 else f"{c}.{m}" for c, m in zip(centre.tolist(), mesa.tolist(), strict=True)]
+    names: dict[tuple[str, str], str] = {}
+    geo = election.geography
+    for level, col in _RESULTADOS_NAMES:
+        if col not in table.column_names or level not in geo.levels:
+            continue
+        for t, name in zip(tables, table.column(col).to_pylist(), strict=True):
+            if name and geo.pattern.fullmatch(t):
+                names.setdefault((level, geo.unit_key(t, level)), name.strip())
+    return tables, [None] * len(tables), names
+
+
+def _validate_tables(decoded: Decoded, data: bytes, election: Election) -> Decoded:
+    """Rows whose table id does not fit the election become rejects."""
+    batch, match = decoded.batch, election.geography.pattern.fullmatch
+    bad = np.fromiter((match(t) is None for t in batch.tables), dtype=bool, count=len(batch))
+    if not bad.any():
+        return decoded
+    enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
+    for i in np.flatnonzero(bad).tolist():
+        s, e = (int(x) for x in batch.spans[i])
+        reason = f"table: {batch.tables[i]!r} does not match {election.geography.pattern.pattern}"
+        decoded.rejects.append(Reject(int(batch.lines[i]), (s, e), data[s:e].decode(enc, "replace"), reason))
+    decoded.rejects.sort(key=lambda r: r.line)
+    decoded.batch = batch.take(np.flatnonzero(~bad))
+    return decoded
