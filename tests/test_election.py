@@ -397,11 +397,6 @@ def test_json_is_not_toml() -> None:
     _invalid('{"election": {"id": "x"}}', "x.toml", "^not valid TOML: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Geography.unit_keys takes its fixed-width fast path whenever all ids have the same length, "
-    "which is wrong for variable-width levels (see the test report)",
-)
 def test_unit_keys_of_variable_width_levels() -> None:
     text = MINIMAL.replace("(?P<region>\\d{2})-(?P<table>\\d{3})", "(?P<region>\\d+)-(?P<table>\\d+)")
     geo = Election.from_toml(text).geography

@@ -29,6 +29,8 @@ class Geography:
     pattern: re.Pattern[str]
     names: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
     """Known unit names per level (``names["state"]["01"] == "Distrito Capital"``)."""
+    prefix_lengths: dict[str, int] | None = field(default=None, compare=False)
+    """Length of each level's key when every part of the id before it has a fixed width, else None."""
 
     @classmethod
     def from_table(cls, table: dict[str, Any], *, where: str) -> Geography:
@@ -39,7 +41,7 @@ class Geography:
         if not isinstance(source, str):
             raise ElectionDefinitionError("expected a regular expression", where=f"{where}.table_id")
         try:
-            pattern = re.compile(source)
+            pattern = re.compile(source, re.ASCII)
         except re.error as exc:
             raise ElectionDefinitionError(f"not a valid regular expression: {exc}", where=f"{where}.table_id") from exc
         missing = [lv for lv in levels if lv not in pattern.groupindex]
@@ -55,7 +57,7 @@ class Geography:
                 raise ElectionDefinitionError(f"unknown level {level!r}", where=f"{where}.names.{level}")
             if not isinstance(names[level], dict):
                 raise ElectionDefinitionError("expected a table of unit names", where=f"{where}.names.{level}")
-        return cls(tuple(levels), pattern, {k: dict(v) for k, v in names.items()})
+        return cls(tuple(levels), pattern, {k: dict(v) for k, v in names.items()}, _fixed_prefixes(pattern, levels))
 
     @property
     def table_level(self) -> str:
@@ -76,23 +78,47 @@ class Geography:
         m = self.pattern.fullmatch(table)
         if m is None:
             raise CodecError(f"{table!r} does not match {self.pattern.pattern}", where="table id")
-        return UnitKey(table[: m.end(self.check_level(level))])
+        end = m.end(self.check_level(level))
+        if end < 0:
+            raise CodecError(f"{table!r} has no {level} part", where="table id")
+        return UnitKey(table[:end])
 
     def unit_keys(self, tables: Sequence[str], level: str) -> np.ndarray:
         """The unit key of every table at ``level``, as a NumPy string array.
 
-        Fast path: when all ids have the same length (fixed-width codes, as in
-        Venezuela) the prefix length is the same for all and NumPy truncates them.
+        Fast path: when every part of the id up to this level has a fixed width
+        (as in Venezuela's codes), each key is a prefix of known length, which
+        NumPy cuts off all at once.
         """
         self.check_level(level)
         arr = np.asarray(tables, dtype=str)
         if arr.size == 0:
             return arr
-        lengths = np.char.str_len(arr)
-        if int(lengths.min()) == int(lengths.max()):
-            end = len(self.unit_key(str(arr[0]), level))
-            return arr.astype(f"<U{max(end, 1)}")
+        if self.prefix_lengths is not None and level in self.prefix_lengths:
+            return arr.astype(f"<U{max(self.prefix_lengths[level], 1)}")
         return np.asarray([self.unit_key(t, level) for t in arr.tolist()], dtype=str)
 
     def name(self, level: str, key: str) -> str | None:
         return self.names.get(level, {}).get(key)
+
+
+def _fixed_prefixes(pattern: re.Pattern[str], levels: list[str]) -> dict[str, int] | None:
+    """The fixed length of each level's key, from the parsed pattern; None if any part varies in width."""
+    try:
+        from re import _parser  # type: ignore[attr-defined]
+
+        parsed = _parser.parse(pattern.pattern, pattern.flags)
+    except Exception:  # pragma: no cover - a private module: fall back to matching each id
+        return None
+    out: dict[str, int] = {}
+    offset = 0
+    for op, arg in parsed:
+        low, high = _parser.SubPattern(parsed.state, [(op, arg)]).getwidth()
+        if low != high:
+            return out or None
+        offset += low
+        if op is _parser.SUBPATTERN and arg[0] is not None:
+            name = next((n for n, g in pattern.groupindex.items() if g == arg[0]), None)
+            if name in levels:
+                out[name] = offset
+    return out

@@ -133,14 +133,18 @@ def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
 
 
 def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | None) -> list[BatchFinding]:
+    """Votes above registered voters (the registry's figure where known, else the copy's own),
+    a copy whose registered voters differ from the registry's, and tables the registry lacks."""
     out: list[BatchFinding] = []
     own = batch.optional["registered"]
     reg = registry or {}
-    from_registry = np.fromiter((MISSING if (v := reg.get(t)) is None else v for t in batch.tables), np.int64, len(batch))
-    registered = np.where(own != MISSING, own, from_registry)
+    listed = np.fromiter((MISSING if (v := reg.get(t)) is None else v for t in batch.tables), np.int64, len(batch))
+    registered = np.where(listed != MISSING, listed, own)
     for i in np.flatnonzero((registered != MISSING) & (registered >= 0) & (cast > registered)).tolist():
-        whose = "" if own[i] != MISSING else " (registry)"
+        whose = " (registry)" if listed[i] != MISSING else ""
         out.append(BatchFinding(i, "above-registered", "warning", "registered", f"{cast[i]} votes cast but {registered[i]} registered voters{whose}"))
+    for i in np.flatnonzero((listed != MISSING) & (own != MISSING) & (listed != own)).tolist():
+        out.append(BatchFinding(i, "registered-mismatch", "warning", "registered", f"states {own[i]} registered voters, the registry {listed[i]}"))
     if registry:
         for i, t in enumerate(batch.tables):
             if t not in registry:

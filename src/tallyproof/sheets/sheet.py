@@ -10,6 +10,7 @@ of tabulation (the copy itself is still stored, as received, with its reasons).
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -94,13 +95,14 @@ class TallySheet:
         return all(a is None or b is None or a == b for a, b in ((self.null, other.null), (self.blank, other.blank)))
 
 
+_INTEGER = re.compile(r"-?[0-9]+")
+
+
 def parse_count(text: str, *, where: str) -> int:
     """A vote count as written in a file: a whole number, else :class:`CodecError` naming ``where``."""
     stripped = text.strip()
-    try:
+    if _INTEGER.fullmatch(stripped):
         return int(stripped)
-    except ValueError:
-        pass
     try:
         as_float = float(stripped)
     except ValueError:
