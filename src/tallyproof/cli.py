@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from typer.core import TyperGroup
 
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError
@@ -24,6 +24,7 @@ from tallyproof.sheets.sheet import Source
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import tabulate as run_tabulate
+
 
 class _Errors(TyperGroup):
     """Handles every :class:`TallyproofError` once: a message naming where, and the error's exit code."""
@@ -107,7 +108,7 @@ def tabulate(
     where: Annotated[list[str] | None, typer.Option(help="Restrict to a unit, as LEVEL=KEY or LEVEL=NAME (repeatable).")] = None,
     source: Annotated[str, typer.Option(help="Sources to count, in order of preference, comma-separated.")] = ",".join(SOURCES),
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    cards: Annotated[bool, typer.Option(help="Also show votes per card (ballot option).")] = False,
+    cards: Annotated[bool, typer.Option(help="Also count votes per card (ballot option); adds card columns to csv and json.")] = False,
     top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 3,
     db: DbOption = DEFAULT_DB,
 ) -> None:
@@ -120,7 +121,7 @@ def tabulate(
         raise InputError(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}", where="--source")
     conditions = [_condition(w) for w in where or []]
     level = by or election.geography.levels[0]
-    tab = run_tabulate(election, store.columns(preference), store.registry_columns(), level=level, preference=preference, where=conditions, names=store.unit_names())
+    tab = run_tabulate(election, store.columns(preference, cards=cards), store.registry_columns(), level=level, preference=preference, where=conditions, names=store.unit_names())
     if fmt == "json":
         out.print_json(json.dumps(tab.to_json(), ensure_ascii=False))
     elif fmt == "csv":

@@ -103,7 +103,8 @@ def tabulation_csv(tab: Tabulation) -> str:
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     fields = ["tables_counted", "tables_known", "tables_outside_registry", "coverage", "registered_known", "registered_counted", "turnout", "valid", "null", "blank", "conflicts"]
-    w.writerow(["level", "key", "name", *fields, *(c.id for c in e.candidates), "card_tables", *(f"card:{c.id}" for c in e.cards)])
+    cards = [f"card:{c.id}" for c in e.cards] if tab.total.cards else []
+    w.writerow(["level", "key", "name", *fields, *(c.id for c in e.candidates), "card_tables", *cards])
     for u in (*tab.units, tab.total):
         d: dict[str, Any] = tab.unit_json(u)
         level = tab.level if u is not tab.total else "total"
@@ -116,7 +117,7 @@ def import_lines(s: ImportSummary) -> list[str]:
         return [f"{s.filename}: already imported as batch {s.batch_id}; nothing added."]
     lines = [f"{s.filename}: {s.accepted:,} copies imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."]
     if s.rejected:
-        lines.append(f"  [yellow]Rejected rows are kept with their reasons: `tallyproof rejects`.[/]")
+        lines.append("  [yellow]Rejected rows are kept with their reasons: `tallyproof rejects`.[/]")
     if s.overlapping:
         same = s.overlapping - len(s.differing)
         lines.append(f"  {s.overlapping:,} copies are for tables that already had a copy: {same:,} give the same votes, {len(s.differing):,} differ.")

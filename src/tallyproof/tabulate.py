@@ -35,6 +35,7 @@ class SheetColumns:
     sources: np.ndarray
     candidates: np.ndarray
     cards: np.ndarray
+    """Per-card counts (zeros where a copy has none); zero columns when not loaded."""
     has_cards: np.ndarray
     null: np.ndarray
     """-1 where the copy does not say (likewise ``blank`` and ``registered``)."""
@@ -51,6 +52,13 @@ class Registry:
 
     tables: np.ndarray
     registered: np.ndarray
+
+    def sorted(self) -> Registry:
+        """The same registry, ordered by table id (a no-op when it already is)."""
+        if self.tables.size < 2 or bool(np.all(self.tables[1:] >= self.tables[:-1])):
+            return self
+        order = np.argsort(self.tables, kind="stable")
+        return Registry(self.tables[order], self.registered[order])
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, int | None]) -> Registry:
@@ -74,6 +82,7 @@ class UnitTotals:
     """Votes cast at those same tables (the numerator of turnout)."""
     candidates: tuple[int, ...]
     cards: tuple[int, ...]
+    """Empty when the tabulation was made without per-card counts."""
     card_tables: int
     """Counted tables whose copy has per-card counts (``cards`` sums only those)."""
     null: int
@@ -151,7 +160,7 @@ class Tabulation:
             "conflicts": u.conflicts,
             "candidates": {c.id: v for c, v in zip(e.candidates, u.candidates, strict=True)},
             "card_tables": u.card_tables,
-            "cards": {c.id: v for c, v in zip(e.cards, u.cards, strict=True)},
+            "cards": {c.id: v for c, v in zip(e.cards, u.cards, strict=True)} if u.cards else None,
         }
 
 
@@ -197,33 +206,27 @@ def tabulate(
     geo.check_level(level)
     names = names if names is not None else geo.names
     chosen, conflict = choose_copies(cols, preference)
-    counted = cols.take(chosen)
-    keep_c, keep_r = _filter(election, counted.tables, where, names), _filter(election, registry.tables, where, names)
-    if where and not keep_c.any() and not keep_r.any():
-        raise UnknownError(f"no table matches {' and '.join(f'{lv}={v}' for lv, v in where)}", where="--where")
-    counted, conflict = counted.take(np.flatnonzero(keep_c)), conflict[keep_c]
-    reg = Registry(registry.tables[keep_r], registry.registered[keep_r])
+    counted = cols if np.array_equal(chosen, np.arange(len(cols.ids))) else cols.take(chosen)
+    reg = registry.sorted()
+    if where:
+        keep_c, keep_r = _filter(election, counted.tables, where, names), _filter(election, reg.tables, where, names)
+        if not keep_c.any() and not keep_r.any():
+            raise UnknownError(f"no table matches {' and '.join(f'{lv}={v}' for lv, v in where)}", where="--where")
+        counted, conflict = counted.take(np.flatnonzero(keep_c)), conflict[keep_c]
+        reg = Registry(reg.tables[keep_r], reg.registered[keep_r])
     known = registry.tables.size > 0
-    per_table_reg = _registered_of(counted, reg)
-    columns = _Columns(
-        counted,
-        conflict,
-        per_table_reg,
-        np.isin(counted.tables, reg.tables) if known else np.ones(len(counted.tables), bool),
-    )
-    keys_c, keys_r = geo.unit_keys(counted.tables.tolist(), level), geo.unit_keys(reg.tables.tolist(), level)
-    all_keys, inverse = np.unique(np.concatenate([keys_c, keys_r]), return_inverse=True)
-    inv_c, inv_r = inverse[: keys_c.size], inverse[keys_c.size :]
-    units = _units(all_keys, names.get(level, {}), columns, inv_c, reg, inv_r, known)
-    zeros_c, zeros_r = np.zeros(inv_c.size, np.int64), np.zeros(inv_r.size, np.int64)
-    total = _units(np.asarray(["total"]), {"total": election.name}, columns, zeros_c, reg, zeros_r, known)[0]
+    rows = _row_measures(counted, conflict, reg, known)
+    keys_c = geo.unit_keys(counted.tables, level)
+    keys_r = geo.unit_keys(reg.tables, level)
+    units = _units(keys_c, keys_r, names.get(level, {}), counted, rows, reg, known)
+    total = _units(np.full(keys_c.size, "total"), np.full(keys_r.size, "total"), {"total": election.name}, counted, rows, reg, known)
     return Tabulation(
         election,
         level,
         tuple(preference),
         tuple(where),
         tuple(units),
-        total,
+        total[0] if total else _nothing(election, known),
         int(registry.tables.size),
         election.declared,
     )
@@ -247,67 +250,80 @@ def _registered_of(counted: SheetColumns, reg: Registry) -> np.ndarray:
     """Registered voters of each counted table: the registry's figure, else the copy's, else -1."""
     out = counted.registered.copy()
     if reg.tables.size:
-        order = np.argsort(reg.tables)
-        pos = np.searchsorted(reg.tables, counted.tables, sorter=order)
-        pos = np.minimum(pos, reg.tables.size - 1)
-        hit = reg.tables[order[pos]] == counted.tables
-        from_reg = reg.registered[order[pos]]
+        pos = np.minimum(np.searchsorted(reg.tables, counted.tables), reg.tables.size - 1)
+        hit = reg.tables[pos] == counted.tables
+        from_reg = reg.registered[pos]
         use = hit & (from_reg >= 0)
         out[use] = from_reg[use]
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    c: SheetColumns
-    conflict: np.ndarray
-    registered: np.ndarray
-    in_registry: np.ndarray
+# Columns of the per-row measures summed for every unit.
+_COUNTED, _CARD_TABLES, _OUTSIDE, _REG_COUNTED, _CAST_REG, _NULL, _BLANK, _CONFLICT = range(8)
+
+
+def _row_measures(c: SheetColumns, conflict: np.ndarray, reg: Registry, known: bool) -> np.ndarray:
+    """An (n, 8) int64 matrix of what each counted table adds to its unit's totals."""
+    n = len(c.tables)
+    registered = _registered_of(c, reg)
+    has_reg = registered >= 0
+    null, blank = np.clip(c.null, 0, None), np.clip(c.blank, 0, None)
+    cast = c.candidates.sum(axis=1) + null + blank
+    inside = np.searchsorted(reg.tables, c.tables) if reg.tables.size else np.zeros(n, np.int64)
+    in_registry = reg.tables[np.minimum(inside, reg.tables.size - 1)] == c.tables if reg.tables.size else np.zeros(n, bool)
+    out = np.zeros((n, 8), dtype=np.int64)
+    out[:, _COUNTED] = 1
+    out[:, _CARD_TABLES] = c.has_cards
+    out[:, _OUTSIDE] = ~in_registry if known else 0
+    out[:, _REG_COUNTED] = np.where(has_reg, registered, 0)
+    out[:, _CAST_REG] = np.where(has_reg, cast, 0)
+    out[:, _NULL], out[:, _BLANK], out[:, _CONFLICT] = null, blank, conflict
+    return out
+
+
+def _nothing(election: Election, known: bool) -> UnitTotals:
+    """The total of a tabulation with no table at all."""
+    k = len(election.candidates)
+    return UnitTotals("total", election.name, 0, 0 if known else None, 0, 0 if known else None, 0, 0, (0,) * k, (), 0, 0, 0, 0)
+
+
+def _group(keys: np.ndarray, *matrices: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Sum the rows of each matrix over runs of equal, sorted keys."""
+    if keys.size == 0:
+        return keys, [np.zeros((0, *m.shape[1:]), np.int64) for m in matrices]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    return keys[starts], [np.add.reduceat(m, starts, axis=0, dtype=np.int64) for m in matrices]
 
 
 def _units(
-    keys: np.ndarray,
+    keys_c: np.ndarray,
+    keys_r: np.ndarray,
     names: Mapping[str, str],
-    cols: _Columns,
-    inv_c: np.ndarray,
+    c: SheetColumns,
+    rows: np.ndarray,
     reg: Registry,
-    inv_r: np.ndarray,
     known: bool,
 ) -> list[UnitTotals]:
-    """Totals of every unit at once: one ``bincount`` per column over the unit index of each row."""
-    n, c = keys.size, cols.c
-
-    def total(values: np.ndarray, inv: np.ndarray, weights_mask: np.ndarray | None = None) -> np.ndarray:
-        w = values if weights_mask is None else np.where(weights_mask, values, 0)
-        return np.bincount(inv, weights=w, minlength=n).round().astype(np.int64)
-
-    null, blank = np.clip(c.null, 0, None), np.clip(c.blank, 0, None)
-    cast_each = c.candidates.sum(axis=1) + null + blank
-    has_reg = cols.registered >= 0
-    cand = np.stack([total(c.candidates[:, j], inv_c) for j in range(c.candidates.shape[1])], axis=1)
-    cards = np.stack([total(c.cards[:, j], inv_c, c.has_cards) for j in range(c.cards.shape[1])], axis=1)
-    ones_c, ones_r = np.ones(inv_c.size, np.int64), np.ones(inv_r.size, np.int64)
-    counted, card_tables = total(ones_c, inv_c), total(ones_c, inv_c, c.has_cards)
-    outside = total(ones_c, inv_c, ~cols.in_registry)
-    known_t, known_reg = total(ones_r, inv_r), total(reg.registered, inv_r, reg.registered >= 0)
-    reg_counted, cast_reg = total(cols.registered, inv_c, has_reg), total(cast_each, inv_c, has_reg)
-    nulls, blanks, confl = total(null, inv_c), total(blank, inv_c), total(cols.conflict.astype(np.int64), inv_c)
-    return [
-        UnitTotals(
-            key=str(k),
-            name=names.get(str(k)),
-            tables_counted=int(counted[i]),
-            tables_known=int(known_t[i]) if known else None,
-            tables_outside_registry=int(outside[i]) if known else 0,
-            registered_known=int(known_reg[i]) if known else None,
-            registered_counted=int(reg_counted[i]),
-            cast_with_registered=int(cast_reg[i]),
-            candidates=tuple(cand[i].tolist()),
-            cards=tuple(cards[i].tolist()),
-            card_tables=int(card_tables[i]),
-            null=int(nulls[i]),
-            blank=int(blanks[i]),
-            conflicts=int(confl[i]),
-        )
-        for i, k in enumerate(keys.tolist())
-    ]
+    """Totals of every unit. Rows come sorted by table id, and a unit's key is a prefix of
+    its tables' ids, so each unit's rows are one contiguous run: one ``reduceat`` per matrix."""
+    uc, (measures, cand, cards) = _group(keys_c, rows, c.candidates, c.cards)
+    ur, (listed,) = _group(keys_r, np.stack([np.ones(keys_r.size, np.int64), np.where(reg.registered >= 0, reg.registered, 0)], axis=1))
+    keys = np.union1d(uc, ur)
+    ic, ir = np.searchsorted(uc, keys), np.searchsorted(ur, keys)
+    has_c = (ic < uc.size) & (uc[np.minimum(ic, max(uc.size - 1, 0))] == keys) if uc.size else np.zeros(keys.size, bool)
+    has_r = (ir < ur.size) & (ur[np.minimum(ir, max(ur.size - 1, 0))] == keys) if ur.size else np.zeros(keys.size, bool)
+    zero_m, zero_c, zero_k = np.zeros(8, np.int64), np.zeros(c.candidates.shape[1], np.int64), np.zeros(c.cards.shape[1], np.int64)
+    out = []
+    for i, key in enumerate(keys.tolist()):
+        m = measures[ic[i]] if has_c[i] else zero_m
+        lr = listed[ir[i]] if has_r[i] else (0, 0)
+        out.append(UnitTotals(
+            key=str(key), name=names.get(str(key)), tables_counted=int(m[_COUNTED]),
+            tables_known=int(lr[0]) if known else None, tables_outside_registry=int(m[_OUTSIDE]),
+            registered_known=int(lr[1]) if known else None, registered_counted=int(m[_REG_COUNTED]),
+            cast_with_registered=int(m[_CAST_REG]),
+            candidates=tuple((cand[ic[i]] if has_c[i] else zero_c).tolist()),
+            cards=tuple((cards[ic[i]] if has_c[i] else zero_k).tolist()),
+            card_tables=int(m[_CARD_TABLES]), null=int(m[_NULL]), blank=int(m[_BLANK]), conflicts=int(m[_CONFLICT]),
+        ))
+    return out

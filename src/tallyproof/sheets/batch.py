@@ -8,10 +8,11 @@ file of a million copies is checked in well under a second; a single
 batch of one, which keeps the two paths from drifting apart.
 
 Content digest (documented in the README, so anyone can recompute it): SHA-256 of
-``table id | acta id |`` followed by the little-endian int64 vector
+the UTF-8 text ``<table id>|<acta id>|`` followed by the little-endian int32 vector
 ``[has_cards, candidates…, cards…, null, blank, registered, valid, voters]``,
-with ``-2**63`` for a field the copy does not give; a copy without per-card counts
-has ``has_cards = 0`` and no card values in the vector.
+with ``-2**31`` for a field the copy does not give; a copy without per-card counts
+has ``has_cards = 0`` and no card values in the vector. Counts must be below
+``2**31`` (:func:`check_batch` rejects larger ones).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -30,9 +30,12 @@ from tallyproof.ids import Digest
 if TYPE_CHECKING:
     from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["MISSING", "OPTIONAL", "BatchFinding", "SheetBatch", "check_batch", "sheets_to_batch"]
+__all__ = ["LIMIT", "MISSING", "OPTIONAL", "BatchFinding", "SheetBatch", "check_batch", "sheets_to_batch"]
 
 MISSING = int(np.iinfo(np.int64).min)
+LIMIT = 2**31 - 1
+"""The largest count a copy may give (stored and hashed as int32)."""
+_MISSING32 = -(2**31)
 OPTIONAL = ("null", "blank", "registered", "valid", "voters")
 
 
@@ -90,13 +93,27 @@ class SheetBatch:
         flag = self.has_cards.astype(np.int64)[:, None]
         for with_cards in (True, False):
             rows = np.flatnonzero(self.has_cards == with_cards)
+            if rows.size == 0:
+                continue
             parts = [flag, self.candidates, *([self.cards] if with_cards else []), *opt]
-            vec = np.ascontiguousarray(np.concatenate(parts, axis=1)[rows], dtype="<i8")
-            width, buf, sha = vec.shape[1] * 8, vec.tobytes(), hashlib.sha256
-            for j, i in enumerate(rows.tolist()):
-                head = f"{self.tables[i]}|{self.acta_ids[i] or ''}|".encode()
-                out[i] = Digest(sha(head + buf[j * width : (j + 1) * width]).hexdigest())
+            vec = np.concatenate(parts, axis=1)[rows]
+            vec = np.ascontiguousarray(np.where(vec == MISSING, _MISSING32, vec), dtype="<i4")
+            heads = [f"{self.tables[i]}|{self.acta_ids[i] or ''}|".encode() for i in rows.tolist()]
+            for i, digest in zip(rows.tolist(), _sha256_rows(heads, vec), strict=True):
+                out[i] = digest
         return out
+
+
+def _sha256_rows(heads: list[bytes], vec: np.ndarray) -> list[Digest]:
+    """SHA-256 of ``head + row bytes`` for every row; one contiguous buffer when all heads have one length."""
+    sha, width = hashlib.sha256, vec.shape[1] * vec.itemsize
+    if len({len(h) for h in heads}) == 1:
+        head = np.frombuffer(b"".join(heads), dtype=np.uint8).reshape(len(heads), -1)
+        messages = np.concatenate([head, vec.view(np.uint8).reshape(len(heads), width)], axis=1)
+        buf, step = messages.tobytes(), messages.shape[1]
+        return [Digest(sha(buf[i : i + step]).hexdigest()) for i in range(0, len(buf), step)]
+    buf = vec.tobytes()
+    return [Digest(sha(h + buf[j * width : (j + 1) * width]).hexdigest()) for j, h in enumerate(heads)]
 
 
 def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[BatchFinding]:
@@ -122,6 +139,8 @@ def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
     out: list[BatchFinding] = []
     columns: list[tuple[str, np.ndarray]] = [("candidates", batch.candidates), ("cards", np.where(batch.has_cards[:, None], batch.cards, 0))]
     for name, matrix in columns:
+        for i, j in np.argwhere(matrix > LIMIT).tolist():
+            out.append(BatchFinding(i, "too-large", "error", f"{name}[{j}]", f"count {matrix[i, j]} is above {LIMIT}"))
         for i, j in np.argwhere(matrix < 0).tolist():
             ids = election.candidates if name == "candidates" else election.cards
             out.append(BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})"))
@@ -129,6 +148,8 @@ def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
         col = batch.optional[name]
         for i in np.flatnonzero((col < 0) & (col != MISSING)).tolist():
             out.append(BatchFinding(i, "negative", "error", name, f"negative count {col[i]}"))
+        for i in np.flatnonzero(col > LIMIT).tolist():
+            out.append(BatchFinding(i, "too-large", "error", name, f"count {col[i]} is above {LIMIT}"))
     return out
 
 

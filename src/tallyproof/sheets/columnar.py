@@ -22,7 +22,7 @@ from tallyproof.election import Election
 from tallyproof.sheets.batch import MISSING, OPTIONAL, SheetBatch, sheets_to_batch
 from tallyproof.sheets.files import Record, check_header, decode_text, detect_format, read_records
 
-__all__ = ["Decoded", "Reject", "decode_file"]
+__all__ = ["Decoded", "Reject", "decode_file", "registry_fast"]
 
 _RESULTADOS_OPTIONAL = {"null": "VOTOS_NULOS", "registered": "RE", "valid": "VOTOS_VALIDOS"}
 _RESULTADOS_NAMES = (("state", "EDO"), ("municipality", "MUN"), ("parish", "PAR"))
@@ -86,8 +86,8 @@ def _from_records(records: list[Record], data: bytes, encoding: str, election: E
     return Decoded(fmt, encoding, batch, rejects, names)
 
 
-def _lines(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Line numbers, byte spans and field counts of every non-blank line after the header."""
+def _lines(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Line numbers, byte spans and content ends of every non-blank line after the header."""
     buf = np.frombuffer(data, dtype=np.uint8)
     newlines = np.flatnonzero(buf == 10)
     start = np.r_[0, newlines + 1]
@@ -97,22 +97,29 @@ def _lines(data: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     content = content - cr
     number = np.arange(1, start.size + 1)
     keep = (content > start) & (number > 1)
-    if data.startswith(b"\xef\xbb\xbf"):
-        start[0] = 3
-    commas = np.cumsum(buf == 44, dtype=np.int64)
-    commas = np.r_[0, commas]
-    fields = commas[content] - commas[start] + 1
-    return number[keep], np.stack([start[keep], end[keep]], axis=1), fields[keep]
+    return number[keep], np.stack([start[keep], end[keep]], axis=1), start[keep], content[keep]
+
+
+def _field_counts(data: bytes, start: np.ndarray, content: np.ndarray) -> np.ndarray:
+    commas = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 44)
+    return np.searchsorted(commas, content) - np.searchsorted(commas, start) + 1
 
 
 def _fast(data: bytes, encoding: str, header: list[str], election: Election, fmt: str) -> Decoded | None:
     if b'"' in data:
         return None
     width = len(header)
-    numbers, spans, fields = _lines(data)
-    odd = fields != width
-    table = _arrow(data, encoding, header, election, fmt)
-    if table is None or table.num_rows != int((~odd).sum()):
+    numbers, spans, start, content = _lines(data)
+    skipped: list[int] = []
+    table = _arrow(data, encoding, header, election, fmt, skipped)
+    if table is None:
+        return None
+    odd = np.zeros(numbers.size, dtype=bool)
+    fields = np.full(numbers.size, width)
+    if skipped:
+        fields = _field_counts(data, start, content)
+        odd = fields != width
+    if table.num_rows != int((~odd).sum()):
         return None
     rejects = [_odd_reject(data, encoding, int(n), (int(s), int(e)), int(f), width) for n, (s, e), f in zip(numbers[odd], spans[odd], fields[odd], strict=True)]
     built = _build(table, election, fmt)
@@ -135,7 +142,7 @@ def _numeric_columns(header: list[str], election: Election, fmt: str) -> list[st
     return [c for c in wanted if c in header]
 
 
-def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fmt: str) -> pa.Table | None:
+def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fmt: str, skipped: list[int]) -> pa.Table | None:
     numeric = _numeric_columns(header, election, fmt)
     text_cols = ["table", "acta_id"] if fmt == "csv" else [c for _, c in _RESULTADOS_NAMES]
     include = [c for c in [*text_cols, *numeric] if c in header]
@@ -145,7 +152,7 @@ def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fm
         return pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(encoding="latin-1" if encoding == "latin-1" else "utf8"),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: "skip"),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: skipped.append(1) or "skip"),
             convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=False),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
@@ -156,28 +163,38 @@ def _ints(table: pa.Table, column: str, n: int) -> np.ndarray:
     """An int64 column, MISSING where empty (absent columns are all MISSING)."""
     if column not in table.column_names:
         return np.full(n, MISSING, dtype=np.int64)
-    col = table.column(column).combine_chunks()
-    values = col.fill_null(MISSING).to_numpy()
-    return np.asarray(values, dtype=np.int64)
+    col = table.column(column)
+    if col.null_count:
+        col = col.fill_null(MISSING)
+    return np.asarray(col.to_numpy(), dtype=np.int64)
+
+
+def _matrix(table: pa.Table, columns: list[str], n: int) -> np.ndarray:
+    out = np.empty((n, len(columns)), dtype=np.int64)
+    for j, column in enumerate(columns):
+        out[:, j] = _ints(table, column, n)
+    return out
 
 
 def _build(table: pa.Table, election: Election, fmt: str) -> tuple[SheetBatch, dict[tuple[str, str], str]] | None:
     n = table.num_rows
     cand_cols = [c.id if fmt == "ve-resultados" else f"candidate:{c.id}" for c in election.candidates]
-    cand = np.stack([_ints(table, c, n) for c in cand_cols], axis=1) if n else np.zeros((0, len(cand_cols)), np.int64)
-    card_cols = [f"card:{c.id}" for c in election.cards]
-    cards = np.stack([_ints(table, c, n) for c in card_cols], axis=1) if n else np.zeros((0, len(card_cols)), np.int64)
-    has_cards = (cards != MISSING).all(axis=1)
-    if ((cards != MISSING).any(axis=1) & ~has_cards).any():
-        return None  # some card columns empty: the exact reader says which
-    cards = np.where(has_cards[:, None], cards, 0)
+    cand = _matrix(table, cand_cols, n)
+    cards = _matrix(table, [f"card:{c.id}" for c in election.cards], n)
+    present = cards != MISSING
+    has_cards = present.all(axis=1)
+    if not has_cards.all():
+        if (present.any(axis=1) & ~has_cards).any():
+            return None  # some card columns empty: the exact reader says which
+        cards[~has_cards] = 0
     summed = _card_sums(cards, election)
-    given = (cand != MISSING).all(axis=1)
-    if (~given & ~has_cards).any() or ((cand != MISSING) & ~given[:, None]).any():
+    given_each = cand != MISSING
+    given = given_each.all(axis=1)
+    if (~given & ~has_cards).any() or (given_each & ~given[:, None]).any():
         return None
     if (given & has_cards & (cand != summed).any(axis=1)).any():
-        return None
-    cand = np.where(has_cards[:, None], summed, cand)
+        return None  # stated candidate totals that are not the card sums: the exact reader says where
+    cand[has_cards] = summed[has_cards]
     columns = _RESULTADOS_OPTIONAL if fmt == "ve-resultados" else {f: f for f in OPTIONAL}
     optional = {f: _ints(table, columns.get(f, "-"), n) for f in OPTIONAL}
     if fmt == "ve-resultados":
@@ -225,3 +242,24 @@ def _validate_tables(decoded: Decoded, data: bytes, election: Election) -> Decod
     decoded.rejects.sort(key=lambda r: r.line)
     decoded.batch = batch.take(np.flatnonzero(~bad))
     return decoded
+
+
+def registry_fast(data: bytes, encoding: str, election: Election) -> dict[str, int | None] | None:
+    """A plain ``table,registered`` registry read with Arrow; None if anything needs the exact reader."""
+    first = data.split(b"\n", 1)[0].rstrip(b"\r").lstrip(b"\xef\xbb\xbf").decode("latin-1").split(",")
+    if b'"' in data or first[:2] != ["table", "registered"] or len(first) != 2:
+        return None
+    body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(body),
+            convert_options=pacsv.ConvertOptions(column_types={"table": pa.string(), "registered": pa.int64()}, strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
+        return None
+    tables = table.column("table").to_pylist()
+    registered = _ints(table, "registered", table.num_rows)
+    match = election.geography.pattern.fullmatch
+    if ((registered < 0) & (registered != MISSING)).any() or any(match(t) is None for t in tables) or len(set(tables)) != len(tables):
+        return None
+    return dict(zip(tables, [None if v == MISSING else v for v in registered.tolist()], strict=True))

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, insert, select
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, SheetBatch, check_batch
-from tallyproof.sheets.columnar import Decoded, Reject, decode_file
+from tallyproof.sheets.columnar import Decoded, Reject, decode_file, registry_fast
 from tallyproof.sheets.files import decode_text
 from tallyproof.sheets.sheet import Source, parse_count
 from tallyproof.storage import schema as s
@@ -75,10 +75,14 @@ def import_file(
         decoded = decode_file(data, election, fmt, where=str(path))
         _step(progress, 1)
         batch = decoded.batch
-        found = check_batch(batch, election, registry=store.registry() or None)
+        reg = store.registry_columns()
+        known = dict(zip(reg.tables.tolist(), [None if v < 0 else v for v in reg.registered.tolist()], strict=True))
+        found = check_batch(batch, election, registry=known or None)
         errors = sorted({f.row for f in found if f.severity == "error"})
         rejects = decoded.rejects + [_reject_of(data, decoded, i, [f for f in found if f.row == i]) for i in errors]
-        keep = np.setdiff1d(np.arange(len(batch)), np.asarray(errors, dtype=np.int64))
+        good = np.ones(len(batch), dtype=bool)
+        good[errors] = False
+        keep = np.flatnonzero(good)
         warnings = [f for f in found if f.severity == "warning"]
         summary = ImportSummary(str(path), decoded.format, decoded.encoding, batch_id=0)
         _step(progress, 2)
@@ -141,7 +145,7 @@ def _blobs(matrix: np.ndarray) -> list[bytes]:
 
 def _insert_sheets(conn: Connection, batch: SheetBatch, keep: np.ndarray, first: int, batch_id: int, source: str, progress: Progress | None) -> dict[int, int]:
     """Insert the kept rows of ``batch``; returns row → sheet id."""
-    kept = batch.take(keep)
+    kept = batch if keep.size == len(batch) else batch.take(keep)
     n = len(kept)
     if n == 0:
         return {}
@@ -154,8 +158,25 @@ def _insert_sheets(conn: Connection, batch: SheetBatch, keep: np.ndarray, first:
         kept.spans[:, 0].tolist(), kept.spans[:, 1].tolist(), strict=True,
     )
     _step(progress, 3)
-    conn.exec_driver_sql(_INSERT_SHEET, list(rows))
+    with _bulk(conn, n):
+        conn.exec_driver_sql(_INSERT_SHEET, list(rows))
     return dict(zip(keep.tolist(), ids, strict=True))
+
+
+@contextmanager
+def _bulk(conn: Connection, n: int) -> Iterator[None]:
+    """For a load larger than what is stored, drop the sheet indexes and rebuild them after:
+    one sorted build instead of a million random inserts (same transaction, so all or nothing)."""
+    stored = conn.exec_driver_sql("SELECT max(id) FROM sheets").scalar() or 0
+    if n < 50_000 or n < stored:
+        yield
+        return
+    indexes = [ix for ix in s.sheets.indexes]
+    for ix in indexes:
+        ix.drop(conn)
+    yield
+    for ix in indexes:
+        ix.create(conn)
 
 
 _INSERT_SHEET = (
@@ -212,7 +233,8 @@ def import_registry(store: Store, path: Path) -> ImportSummary:
     if existing is not None:
         return summary
     election = store.election()
-    good, bad = _registry_rows(text, election, where=path.name)
+    fast = registry_fast(data, encoding, election)
+    good, bad = (fast, []) if fast is not None else _registry_rows(text, election, where=path.name)
     with store.write() as conn:
         _, batch_id = store.next_ids(conn)
         summary.batch_id = batch_id
@@ -233,7 +255,10 @@ def import_registry(store: Store, path: Path) -> ImportSummary:
                 n_rejected=len(bad),
             )
         )
-        conn.execute(s.registry.delete().where(s.registry.c.table_id.in_(list(good))))
+        listed = {t for (t,) in conn.execute(select(s.registry.c.table_id))} & good.keys()
+        again = sorted(listed)
+        for start in range(0, len(again), 500):
+            conn.execute(s.registry.delete().where(s.registry.c.table_id.in_(again[start : start + 500])))
         _insert_registry(
             conn, [{"table_id": t, "registered": r, "batch_id": batch_id, "origin": "file"} for t, r in good.items()]
         )
@@ -265,9 +290,10 @@ def _registry_rows(text: str, election: Election, *, where: str) -> tuple[dict[s
     return good, bad
 
 
-def _insert_registry(conn: Any, rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 50_000):
-        conn.execute(insert(s.registry), rows[start : start + 50_000])
+def _insert_registry(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    sql = "INSERT INTO registry (table_id, registered, batch_id, origin) VALUES (?, ?, ?, ?)"
+    if rows:
+        conn.exec_driver_sql(sql, [(r["table_id"], r["registered"], r["batch_id"], r["origin"]) for r in rows])
 
 
 def derive_registry(store: Store, sources: Iterable[str] | None = None) -> int:

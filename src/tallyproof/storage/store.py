@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -144,9 +144,6 @@ class Store:
         batch = conn.execute(select(func.max(s.batches.c.id))).scalar() or 0
         return sheet + 1, batch + 1
 
-    def registry_columns(self) -> Registry:
-        return Registry.from_mapping(self.registry())
-
     def registry(self) -> dict[str, int | None]:
         with self._read() as conn:
             return {t: r for t, r in conn.execute(select(s.registry.c.table_id, s.registry.c.registered))}
@@ -158,24 +155,35 @@ class Store:
                 names.setdefault(level, {}).setdefault(key, name)
         return names
 
-    def columns(self, sources: Sequence[str] | None = None) -> SheetColumns:
-        """All accepted copies (of ``sources`` if given) as NumPy columns."""
+    def columns(self, sources: Sequence[str] | None = None, *, cards: bool = False) -> SheetColumns:
+        """All accepted copies (of ``sources`` if given) as NumPy columns, in id order.
+
+        Each column is read as one aggregate string (``group_concat``), which spares a
+        Python object per row and value; per-card counts are read only when asked for.
+        """
         election = self.election()
-        q = select(
-            s.sheets.c.id,
-            s.sheets.c.table_id,
-            s.sheets.c.source,
-            s.sheets.c.candidates,
-            s.sheets.c.cards,
-            s.sheets.c.null_votes,
-            s.sheets.c.blank_votes,
-            s.sheets.c.registered,
-        ).order_by(s.sheets.c.id)
+        where, params = "", ()
         if sources:
-            q = q.where(s.sheets.c.source.in_(list(sources)))
+            where, params = f" WHERE source IN ({', '.join('?' * len(sources))})", tuple(sources)
+        sql = (
+            "SELECT count(*), group_concat(id), group_concat(table_id, char(10)), group_concat(source, char(10)), "
+            "group_concat(hex(candidates), ''), group_concat(cards IS NOT NULL, ''), group_concat(coalesce(null_votes, -1)), "
+            f"group_concat(coalesce(blank_votes, -1)), group_concat(coalesce(registered, -1)) FROM sheets{where}"
+        )
         with self._read() as conn:
-            rows = conn.execute(q).all()
-        return _to_columns(rows, len(election.candidates), len(election.cards))
+            row = conn.exec_driver_sql(sql, params).one()
+            cols = _from_aggregates(row, len(election.candidates))
+            if cards and len(cols.ids):
+                ordered = conn.exec_driver_sql(f"SELECT id, coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id", (4 * len(election.cards), *params)).fetchall()
+                cols = _with_cards(cols, ordered, len(election.cards))
+        return cols
+
+    def registry_columns(self) -> Registry:
+        """The registry as sorted NumPy columns (-1 where registered voters are unknown)."""
+        sql = "SELECT count(*), group_concat(table_id, char(10)), group_concat(coalesce(registered, -1)) FROM registry"
+        with self._read() as conn:
+            n, tables, registered = conn.exec_driver_sql(sql).one()
+        return Registry(np.asarray(tables.split("\n") if n else [], dtype=str), _ints(registered, n)).sorted()
 
     def _copy_query(self, *, with_raw: bool) -> Any:
         j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
@@ -280,27 +288,37 @@ def _decode_raw(r: Any) -> str:
     return bytes(raw).decode("latin-1" if r["encoding"] == "latin-1" else "utf-8", "replace")
 
 
-def _to_columns(rows: Sequence[Any], n_cand: int, n_cards: int) -> SheetColumns:
-    n = len(rows)
-    ids, tables, sources, cand, cards, nulls, blanks, regs = zip(*rows, strict=True) if n else ([[]] * 8)
-    has_cards = np.fromiter((c is not None for c in cards), dtype=bool, count=n)
-    empty = bytes(4 * n_cards)
-    card_blob = b"".join(c if c is not None else empty for c in cards)
+def _ints(text: str | None, n: int) -> np.ndarray:
+    return np.fromstring(text, sep=",", dtype=np.int64) if n else np.zeros(0, np.int64)  # type: ignore[call-overload]
 
-    def opt(values: Iterable[int | None]) -> np.ndarray:
-        return np.fromiter((-1 if v is None else v for v in values), dtype=np.int64, count=n)
 
-    return SheetColumns(
-        ids=np.fromiter(ids, dtype=np.int64, count=n),
-        tables=np.asarray(tables, dtype=str),
-        sources=np.asarray(sources, dtype=str),
-        candidates=np.frombuffer(b"".join(cand), dtype="<i4").reshape(n, n_cand).astype(np.int64),
-        cards=np.frombuffer(card_blob, dtype="<i4").reshape(n, n_cards).astype(np.int64),
-        has_cards=has_cards,
-        null=opt(nulls),
-        blank=opt(blanks),
-        registered=opt(regs),
+def _from_aggregates(row: Any, n_cand: int) -> SheetColumns:
+    n, ids, tables, sources, cand, has, nulls, blanks, regs = row
+    ids_a = _ints(ids, n)
+    order = np.argsort(ids_a, kind="stable")
+    table_a = np.asarray(tables.split("\n") if n else [], dtype=str)
+    if table_a.size != n:
+        raise StorageError("a table id contains a line break", where="sheets.table_id")
+    cols = SheetColumns(
+        ids=ids_a,
+        tables=table_a,
+        sources=np.asarray(sources.split("\n") if n else [], dtype=str),
+        candidates=np.frombuffer(bytes.fromhex(cand or ""), dtype="<i4").reshape(n, n_cand).astype(np.int64),
+        cards=np.zeros((n, 0), np.int32),
+        has_cards=np.frombuffer((has or "").encode(), dtype=np.uint8) == ord("1"),
+        null=_ints(nulls, n),
+        blank=_ints(blanks, n),
+        registered=_ints(regs, n),
     )
+    return cols if np.array_equal(order, np.arange(n)) else cols.take(order)
+
+
+def _with_cards(cols: SheetColumns, rows: Sequence[Any], n_cards: int) -> SheetColumns:
+    ids, blobs = zip(*rows, strict=True)
+    if not np.array_equal(np.asarray(ids, dtype=np.int64), cols.ids):
+        raise StorageError("the store changed while it was being read; try again", where="sheets")
+    cards = np.frombuffer(b"".join(blobs), dtype="<i4").reshape(len(ids), n_cards)
+    return SheetColumns(cols.ids, cols.tables, cols.sources, cols.candidates, cards, cols.has_cards, cols.null, cols.blank, cols.registered)
 
 
 class _Guard:
@@ -325,8 +343,9 @@ class _Guard:
             self.ctx.__exit__(*exc)
         except OperationalError as err:
             raise StorageError(f"write failed: {err.orig}", where=self.where) from err
-        if exc[0] is not None and issubclass(exc[0], SQLAlchemyError) and not issubclass(exc[0], StorageError):
-            raise StorageError(f"database error: {exc[1]}", where=self.where) from exc[1]
+        if exc[0] is not None and issubclass(exc[0], SQLAlchemyError):
+            reason = getattr(exc[1], "orig", None) or exc[1]
+            raise StorageError(f"database error: {str(reason)[:300]}", where=self.where) from exc[1]
         return False
 
 
@@ -338,8 +357,6 @@ def _sqlite_transactions(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")
