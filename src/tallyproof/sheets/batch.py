@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -30,13 +30,20 @@ from tallyproof.ids import Digest
 if TYPE_CHECKING:
     from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["LIMIT", "MISSING", "OPTIONAL", "BatchFinding", "SheetBatch", "check_batch", "sheets_to_batch"]
+__all__ = ["LIMIT", "MISSING", "OPTIONAL", "BatchFinding", "RegistryArrays", "SheetBatch", "check_batch", "sheets_to_batch"]
 
 MISSING = int(np.iinfo(np.int64).min)
 LIMIT = 2**31 - 1
 """The largest count a copy may give (stored and hashed as int32)."""
 _MISSING32 = -(2**31)
 OPTIONAL = ("null", "blank", "registered", "valid", "voters")
+
+
+class RegistryArrays(NamedTuple):
+    """A registry as sorted table ids and their registered voters (:data:`MISSING` where unknown)."""
+
+    tables: np.ndarray
+    registered: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +123,7 @@ def _sha256_rows(heads: list[bytes], vec: np.ndarray) -> list[Digest]:
     return [Digest(sha(h + buf[j * width : (j + 1) * width]).hexdigest()) for j, h in enumerate(heads)]
 
 
-def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[BatchFinding]:
+def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | RegistryArrays | None = None) -> list[BatchFinding]:
     """Every anomaly of every copy, as findings that name the row and field.
 
     ``error`` findings (negative counts, wrong shape) keep a copy out of tabulation;
@@ -153,23 +160,36 @@ def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
     return out
 
 
-def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | None) -> list[BatchFinding]:
+def _lookup(tables: list[str], registry: Mapping[str, int | None] | RegistryArrays) -> tuple[np.ndarray, np.ndarray]:
+    """For each table: is it in the registry, and its registered voters there (MISSING if unknown)."""
+    if isinstance(registry, RegistryArrays):
+        keys, values = registry
+    else:
+        keys = np.asarray(sorted(registry), dtype=str)
+        values = np.asarray([MISSING if registry[k] is None else registry[k] for k in keys.tolist()], dtype=np.int64)
+    wanted = np.asarray(tables, dtype=str)
+    if keys.size == 0:
+        return np.zeros(wanted.size, bool), np.full(wanted.size, MISSING, np.int64)
+    pos = np.minimum(np.searchsorted(keys, wanted), keys.size - 1)
+    found = keys[pos] == wanted
+    return found, np.where(found, values[pos], MISSING)
+
+
+def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | RegistryArrays | None) -> list[BatchFinding]:
     """Votes above registered voters (the registry's figure where known, else the copy's own),
     a copy whose registered voters differ from the registry's, and tables the registry lacks."""
     out: list[BatchFinding] = []
     own = batch.optional["registered"]
-    reg = registry or {}
-    listed = np.fromiter((MISSING if (v := reg.get(t)) is None else v for t in batch.tables), np.int64, len(batch))
+    found, listed = _lookup(batch.tables, registry or {})
     registered = np.where(listed != MISSING, listed, own)
     for i in np.flatnonzero((registered != MISSING) & (registered >= 0) & (cast > registered)).tolist():
         whose = " (registry)" if listed[i] != MISSING else ""
         out.append(BatchFinding(i, "above-registered", "warning", "registered", f"{cast[i]} votes cast but {registered[i]} registered voters{whose}"))
     for i in np.flatnonzero((listed != MISSING) & (own != MISSING) & (listed != own)).tolist():
         out.append(BatchFinding(i, "registered-mismatch", "warning", "registered", f"states {own[i]} registered voters, the registry {listed[i]}"))
-    if registry:
-        for i, t in enumerate(batch.tables):
-            if t not in registry:
-                out.append(BatchFinding(i, "unknown-table", "warning", "table", f"table {t} is not in the registry"))
+    if registry is not None and len(registry[0] if isinstance(registry, RegistryArrays) else registry):
+        for i in np.flatnonzero(~found).tolist():
+            out.append(BatchFinding(i, "unknown-table", "warning", "table", f"table {batch.tables[i]} is not in the registry"))
     return out
 
 

@@ -170,7 +170,7 @@ def _ints(table: pa.Table, column: str, n: int) -> np.ndarray:
 
 
 def _matrix(table: pa.Table, columns: list[str], n: int) -> np.ndarray:
-    out = np.empty((n, len(columns)), dtype=np.int64)
+    out = np.empty((n, len(columns)), dtype=np.int64, order="F")  # filled column by column
     for j, column in enumerate(columns):
         out[:, j] = _ints(table, column, n)
     return out

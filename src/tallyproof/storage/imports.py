@@ -14,6 +14,7 @@ import gc
 import hashlib
 import io
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, insert, select
 
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, SheetBatch, check_batch
+from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, RegistryArrays, SheetBatch, check_batch
 from tallyproof.sheets.columnar import Decoded, Reject, decode_file, registry_fast
 from tallyproof.sheets.files import decode_text
 from tallyproof.sheets.sheet import Source, parse_count
@@ -49,7 +50,7 @@ class ImportSummary:
     rejected: int = 0
     warnings: int = 0
     overlapping: int = 0
-    """Copies for tables that already had a copy in the store."""
+    """Tables of this file that already had a copy in the store."""
     differing: list[str] = field(default_factory=list)
     """Tables whose new copy gives different votes from an earlier copy."""
 
@@ -76,8 +77,8 @@ def import_file(
         _step(progress, 1)
         batch = decoded.batch
         reg = store.registry_columns()
-        known = dict(zip(reg.tables.tolist(), [None if v < 0 else v for v in reg.registered.tolist()], strict=True))
-        found = check_batch(batch, election, registry=known or None)
+        known = RegistryArrays(reg.tables, np.where(reg.registered < 0, MISSING, reg.registered))
+        found = check_batch(batch, election, registry=known if reg.tables.size else None)
         errors = sorted({f.row for f in found if f.severity == "error"})
         rejects = decoded.rejects + [_reject_of(data, decoded, i, [f for f in found if f.row == i]) for i in errors]
         good = np.ones(len(batch), dtype=bool)
@@ -143,24 +144,41 @@ def _blobs(matrix: np.ndarray) -> list[bytes]:
     return [buf[i : i + width] for i in range(0, len(buf), width)]
 
 
+_CHUNK = 50_000
+
+
 def _insert_sheets(conn: Connection, batch: SheetBatch, keep: np.ndarray, first: int, batch_id: int, source: str, progress: Progress | None) -> dict[int, int]:
-    """Insert the kept rows of ``batch``; returns row → sheet id."""
+    """Insert the kept rows of ``batch``; returns row → sheet id.
+
+    Rows are prepared (digests, blobs) a chunk ahead in a second thread: SQLite runs
+    each insert with the GIL released, so the two overlap on two cores.
+    """
     kept = batch if keep.size == len(batch) else batch.take(keep)
     n = len(kept)
     if n == 0:
         return {}
-    ids = range(first, first + n)
-    cards = _blobs(kept.cards)
-    card_col = [c if has else None for c, has in zip(cards, kept.has_cards.tolist(), strict=True)]
-    rows = zip(
-        ids, repeat(batch_id, n), kept.lines.tolist(), kept.tables, repeat(str(source), n), kept.digests(), kept.acta_ids,
-        _blobs(kept.candidates), card_col, *(_nullable(kept.optional[f]) for f in OPTIONAL),
-        kept.spans[:, 0].tolist(), kept.spans[:, 1].tolist(), strict=True,
-    )
     _step(progress, 3)
-    with _bulk(conn, n):
-        conn.exec_driver_sql(_INSERT_SHEET, list(rows))
-    return dict(zip(keep.tolist(), ids, strict=True))
+    chunks = [np.arange(i, min(i + _CHUNK, n)) for i in range(0, n, _CHUNK)]
+    with _bulk(conn, n), ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_rows, kept, chunks[0], first, batch_id, source)
+        for nxt in [*chunks[1:], None]:
+            rows = pending.result()
+            if nxt is not None:
+                pending = pool.submit(_rows, kept, nxt, first, batch_id, source)
+            conn.exec_driver_sql(_INSERT_SHEET, rows)
+    return dict(zip(keep.tolist(), range(first, first + n), strict=True))
+
+
+def _rows(batch: SheetBatch, part: np.ndarray, first: int, batch_id: int, source: str) -> list[tuple[Any, ...]]:
+    """Insert parameters for rows ``part`` of ``batch``; ids follow ``first``."""
+    chunk = batch.take(part)
+    n = len(chunk)
+    cards = [c if has else None for c, has in zip(_blobs(chunk.cards), chunk.has_cards.tolist(), strict=True)]
+    return list(zip(
+        range(first + int(part[0]), first + int(part[0]) + n), repeat(batch_id, n), chunk.lines.tolist(), chunk.tables,
+        repeat(str(source), n), chunk.digests(), chunk.acta_ids, _blobs(chunk.candidates), cards,
+        *(_nullable(chunk.optional[f]) for f in OPTIONAL), chunk.spans[:, 0].tolist(), chunk.spans[:, 1].tolist(), strict=True,
+    ))
 
 
 @contextmanager
@@ -211,16 +229,19 @@ def _insert_units(conn: Connection, names: dict[tuple[str, str], str]) -> None:
 def _overlap(conn: Connection, summary: ImportSummary, batch: SheetBatch, keep: np.ndarray) -> None:
     """Compare each new copy with the copies the store already has of the same table."""
     new_tables = {batch.tables[i]: i for i in keep.tolist()}
-    q = select(s.sheets.c.table_id, s.sheets.c.candidates, s.sheets.c.null_votes)
-    for table, cands, null in conn.execute(q):
-        i = new_tables.get(table)
-        if i is None:
-            continue
-        summary.overlapping += 1
-        mine = batch.optional["null"][i]
-        if cands != _blobs(batch.candidates[i : i + 1])[0] or (null is not None and mine != MISSING and null != mine):
-            summary.differing.append(table)
-    summary.differing = sorted(set(summary.differing))
+    stored = conn.exec_driver_sql("SELECT group_concat(table_id, char(10)) FROM (SELECT DISTINCT table_id FROM sheets)").scalar()
+    both = sorted(set(stored.split("\n")) & new_tables.keys()) if stored else []
+    summary.overlapping = len(both)
+    differing: set[str] = set()
+    for start in range(0, len(both), 500):
+        part = both[start : start + 500]
+        q = select(s.sheets.c.table_id, s.sheets.c.candidates, s.sheets.c.null_votes).where(s.sheets.c.table_id.in_(part))
+        for table, cands, null in conn.execute(q):
+            i = new_tables[table]
+            mine = batch.optional["null"][i]
+            if cands != _blobs(batch.candidates[i : i + 1])[0] or (null is not None and mine != MISSING and null != mine):
+                differing.add(table)
+    summary.differing = sorted(differing)
 
 
 def import_registry(store: Store, path: Path) -> ImportSummary:

@@ -82,7 +82,6 @@ sheets = Table(
     Column("raw_start", BigInteger, nullable=False),
     Column("raw_end", BigInteger, nullable=False),
     Index("ix_sheets_table", "table_id"),
-    Index("ix_sheets_digest", "digest"),
 )
 
 findings = Table(
