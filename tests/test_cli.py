@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, generic_header, write_csv
 from typer.testing import CliRunner
 
+from conftest import FIXTURES, generic_header, write_csv
 from tallyproof.cli import app
 from tallyproof.election import load_election
 
@@ -95,5 +95,10 @@ def test_simulate_then_import(tmp_path: Path) -> None:
 def test_the_installed_command_runs(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "tallyproof", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "tabulate" in done.stdout
-    done = subprocess.run([sys.executable, "-m", "tallyproof", "tabulate", "--db", str(tmp_path / "x.db")], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "tallyproof", "tabulate", "--db", str(tmp_path / "x.db")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 4 and "no store here" in done.stderr

@@ -5,11 +5,11 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from conftest import FIXTURES
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import tally_sheets
 
+from conftest import FIXTURES
+from strategies import tally_sheets
 from tallyproof.election import Election, load_election
 from tallyproof.sheets.batch import check_batch, sheets_to_batch
 from tallyproof.sheets.columnar import Decoded, _from_records, decode_file
@@ -54,7 +54,9 @@ def test_fast_and_exact_readers_agree_on_generic_csv(sheets: list[TallySheet], c
 
 @settings(max_examples=25, deadline=None)
 @given(st.lists(tally_sheets(), min_size=2, max_size=10), st.data())
-def test_rows_with_the_wrong_number_of_fields_are_rejected_by_both(sheets: list[TallySheet], data: st.DataObject) -> None:
+def test_rows_with_the_wrong_number_of_fields_are_rejected_by_both(
+    sheets: list[TallySheet], data: st.DataObject
+) -> None:
     lines = generic_csv(sheets).split(b"\n")
     bad = data.draw(st.integers(1, len(sheets)))
     lines[bad] = lines[bad] + b",extra"
@@ -85,9 +87,14 @@ def test_anything_unusual_goes_to_the_exact_reader() -> None:
     assert "'1.5' is not a whole number" in decode_file(fractional, VE2024, "csv", where="f").rejects[0].reason
 
 
-@given(st.lists(tally_sheets(), min_size=1, max_size=20), st.dictionaries(st.sampled_from(["010101001.01", "020202002.02"]), st.integers(0, 500)))
+@given(
+    st.lists(tally_sheets(), min_size=1, max_size=20),
+    st.dictionaries(st.sampled_from(["010101001.01", "020202002.02"]), st.integers(0, 500)),
+)
 def test_batch_checks_are_the_single_sheet_checks(sheets: list[TallySheet], registry: dict[str, int]) -> None:
     batch = sheets_to_batch(sheets, n_candidates=10, n_cards=38)
     found = check_batch(batch, VE2024, registry=registry or None)
     for i, sheet in enumerate(sheets):
-        assert [(f.code, f.field, f.message) for f in found if f.row == i] == [(f.code, f.field, f.message) for f in check(sheet, VE2024, registry=registry or None)]
+        assert [(f.code, f.field, f.message) for f in found if f.row == i] == [
+            (f.code, f.field, f.message) for f in check(sheet, VE2024, registry=registry or None)
+        ]

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from conftest import FIXTURES, generic_header, write_csv
-
 from tallyproof.election import Election
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
@@ -20,7 +19,10 @@ V1, V2 = FIXTURES / "resultados_v1_sample.csv", FIXTURES / "resultados_v2_sample
 def column_sums(path: Path, encoding: str) -> dict[str, int]:
     with path.open(encoding=encoding, newline="") as f:
         rows = list(csv.DictReader(f))
-    return {col: sum(int(r[col]) for r in rows) for col in ("EG", "NM", "LM", "JABE", "JOBR", "AE", "CF", "DC", "EM", "BERA", "VOTOS_NULOS")}
+    return {
+        col: sum(int(r[col]) for r in rows)
+        for col in ("EG", "NM", "LM", "JABE", "JOBR", "AE", "CF", "DC", "EM", "BERA", "VOTOS_NULOS")
+    }
 
 
 def keys(path: Path, encoding: str) -> set[str]:
@@ -56,7 +58,11 @@ def test_a_differing_copy_is_reported(make_store: Callable[..., Store], tmp_path
     import_file(store, V2)
     common = keys(V2, "latin-1")
     lines = V1.read_bytes().split(b"\r\n")
-    i = next(i for i, line in enumerate(lines[1:], 1) if line and f"{int(line.split(b',')[6]):09d}.{int(line.split(b',')[7]):02d}" in common)
+    i = next(
+        i
+        for i, line in enumerate(lines[1:], 1)
+        if line and f"{int(line.split(b',')[6]):09d}.{int(line.split(b',')[7]):02d}" in common
+    )
     fields = lines[i].split(b",")
     fields[11] = str(int(fields[11]) + 5).encode()  # EG
     lines[i] = b",".join(fields)
@@ -77,10 +83,17 @@ def test_reimport_adds_nothing(make_store: Callable[..., Store], tmp_path: Path)
     assert store.counts()["sheets"] == first.accepted
 
 
-def test_bad_rows_are_rejected_with_file_line_and_reason(make_store: Callable[..., Store], ve2024: Election, tmp_path: Path) -> None:
+def test_bad_rows_are_rejected_with_file_line_and_reason(
+    make_store: Callable[..., Store], ve2024: Election, tmp_path: Path
+) -> None:
     store = make_store()
     ok = "010101001.01,0,300," + ",".join(["1"] * 10)
-    rows = [ok, "010101001.02,0,300,1,2,x,4,5,6,7,8,9,10", "010101001.03,0,300,1,2", "010101001.04,0,300," + ",".join(["-1"] * 10)]
+    rows = [
+        ok,
+        "010101001.02,0,300,1,2,x,4,5,6,7,8,9,10",
+        "010101001.03,0,300,1,2",
+        "010101001.04,0,300," + ",".join(["-1"] * 10),
+    ]
     path = write_csv(tmp_path / "mixed.csv", generic_header(ve2024), rows)
     summary = import_file(store, path)
     assert (summary.accepted, summary.rejected) == (1, 3)
@@ -103,7 +116,11 @@ def test_registry_import_and_derive(make_store: Callable[..., Store], ve2024: El
     assert (summary.accepted, summary.rejected) == (2, 1)
     assert other.registry() == {"010101001.01": 500, "010101001.02": None}
     assert import_registry(other, reg).already
-    path = write_csv(tmp_path / "s.csv", generic_header(ve2024), ["010101001.01,0,," + ",".join(["60"] * 10), "099999999.01,0,," + ",".join(["1"] * 10)])
+    path = write_csv(
+        tmp_path / "s.csv",
+        generic_header(ve2024),
+        ["010101001.01,0,," + ",".join(["60"] * 10), "099999999.01,0,," + ",".join(["1"] * 10)],
+    )
     import_file(other, path)
     found = {c.sheet.table: c.findings for c in other.copies("010101001.01") + other.copies("099999999.01")}
     assert any("600 votes cast but 500 registered voters" in f for f in found["010101001.01"])

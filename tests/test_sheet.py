@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from strategies import VE2024, card_counts, qr_sheets, table_ids, tally_sheets
 from tallyproof.errors import CodecError
-from tallyproof.sheets.qr import from_qr
 from tallyproof.sheets.batch import LIMIT
+from tallyproof.sheets.qr import from_qr
 from tallyproof.sheets.sheet import Finding, Severity, TallySheet, check, parse_count
 
 TABLE = "010111043.01"

@@ -4,9 +4,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import generic_header, write_csv
 from sqlalchemy import select
 
+from conftest import generic_header, write_csv
 from tallyproof.election import Election, load_election
 from tallyproof.errors import StorageError
 from tallyproof.storage import imports, schema
@@ -41,7 +41,9 @@ def test_opening_a_missing_or_foreign_file_names_it(tmp_path: Path) -> None:
         Store.sqlite(junk)
 
 
-def test_a_failed_import_leaves_the_store_unchanged(make_store: Callable[..., Store], ve2024: Election, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_import_leaves_the_store_unchanged(
+    make_store: Callable[..., Store], ve2024: Election, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = make_store()
     zeros = ",".join(["0"] * 10)
     first = write_csv(tmp_path / "a.csv", generic_header(ve2024), [f"010101001.01,0,300,{zeros}"])

@@ -32,17 +32,29 @@ def columns(election: Election, rows: list[tuple[str, str, list[int], int]]) -> 
 
 table_ids = st.builds(
     lambda s, m, p, c, t: f"{s:02d}{m:02d}{p:02d}{c:03d}.{t:02d}",
-    st.integers(1, 3), st.integers(1, 3), st.integers(1, 2), st.integers(1, 3), st.integers(1, 4),
+    st.integers(1, 3),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.integers(1, 3),
+    st.integers(1, 4),
 )
 copy_rows = st.lists(
-    st.tuples(table_ids, st.sampled_from(["official", "witness"]), st.lists(st.integers(0, 500), min_size=10, max_size=10), st.integers(0, 9)),
-    min_size=0, max_size=60,
+    st.tuples(
+        table_ids,
+        st.sampled_from(["official", "witness"]),
+        st.lists(st.integers(0, 500), min_size=10, max_size=10),
+        st.integers(0, 9),
+    ),
+    min_size=0,
+    max_size=60,
 )
 
 
 @settings(max_examples=60, deadline=None)
 @given(rows=copy_rows, registry_tables=st.lists(table_ids, max_size=30, unique=True))
-def test_sums_agree_at_every_level(ve2024: Election, rows: list[tuple[str, str, list[int], int]], registry_tables: list[str]) -> None:
+def test_sums_agree_at_every_level(
+    ve2024: Election, rows: list[tuple[str, str, list[int], int]], registry_tables: list[str]
+) -> None:
     cols = columns(ve2024, rows)
     registry = Registry.from_mapping({t: 400 for t in registry_tables})
     chosen: dict[str, tuple[int, list[int], int]] = {}
@@ -54,7 +66,10 @@ def test_sums_agree_at_every_level(ve2024: Election, rows: list[tuple[str, str, 
     for level in LEVELS:
         tab = tabulate(ve2024, cols, registry, level=level, preference=["official", "witness"])
         assert tab.total.candidates == tuple(int(x) for x in expected_total)
-        assert tuple(np.sum([u.candidates for u in tab.units], axis=0).tolist() if tab.units else [0] * 10) == tab.total.candidates
+        assert (
+            tuple(np.sum([u.candidates for u in tab.units], axis=0).tolist() if tab.units else [0] * 10)
+            == tab.total.candidates
+        )
         assert sum(u.tables_counted for u in tab.units) == len(chosen) == tab.total.tables_counted
         assert sum(u.null for u in tab.units) == sum(n for _, _, n in chosen.values())
         by_unit: dict[str, int] = defaultdict(int)
@@ -94,7 +109,9 @@ def test_unknown_registry_is_reported_not_guessed(ve2024: Election) -> None:
 
 def test_coverage_and_turnout(ve2024: Election) -> None:
     cols = columns(ve2024, [("010101001.01", "witness", [10] * 10, 20), ("020101001.01", "witness", [5] * 10, 0)])
-    registry = Registry.from_mapping({"010101001.01": 200, "010101001.02": 300, "020101001.01": None, "020101001.02": 100})
+    registry = Registry.from_mapping(
+        {"010101001.01": 200, "010101001.02": 300, "020101001.01": None, "020101001.02": 100}
+    )
     tab = tabulate(ve2024, cols, registry, level="state", preference=["witness"])
     one, two = tab.units
     assert (one.tables_counted, one.tables_known, one.coverage) == (1, 2, 0.5)
@@ -121,6 +138,8 @@ def test_cards_are_summed_over_copies_that_have_them(ve2024: Election) -> None:
     cards = cols.cards.copy()
     cards[0, 0] = 7
     has = np.array([True, False])
-    cols = SheetColumns(cols.ids, cols.tables, cols.sources, cols.candidates, cards, has, cols.null, cols.blank, cols.registered)
+    cols = SheetColumns(
+        cols.ids, cols.tables, cols.sources, cols.candidates, cards, has, cols.null, cols.blank, cols.registered
+    )
     tab = tabulate(ve2024, cols, Registry.from_mapping({}), level="table", preference=["witness"])
     assert tab.total.cards[0] == 7 and tab.total.card_tables == 1

@@ -6,12 +6,21 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -19,8 +28,9 @@ from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError
 from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
 from tallyproof.sheets.copies import compare_copies
-from tallyproof.sheets.files import FORMATS, write_csv, write_jsonl
+from tallyproof.sheets.files import FORMATS
 from tallyproof.sheets.sheet import Source
+from tallyproof.storage.export import export_copies
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import tabulate as run_tabulate
@@ -37,34 +47,49 @@ class _Errors(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
 
 
-app = typer.Typer(help="Election results verifiable from the tally sheets up.", no_args_is_help=True, add_completion=False, cls=_Errors)
+app = typer.Typer(
+    help="Election results verifiable from the tally sheets up.",
+    no_args_is_help=True,
+    add_completion=False,
+    cls=_Errors,
+)
 registry_app = typer.Typer(help="The table registry: every table and its registered voters.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
 out = Console()
 err = Console(stderr=True)
 
-DbOption = Annotated[Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")]
+DbOption = Annotated[
+    Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
+]
 DEFAULT_DB = Path("tallyproof.db")
 SOURCES = [s.value for s in Source]
 
 
 @contextmanager
 def progress(label: str) -> Iterator[Progress]:
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"), TimeRemainingColumn())
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         yield bar
 
 
+def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
+    bar.update(task, completed=done, total=total)
+
+
 @app.command()
 def init(
-    election: Annotated[str, typer.Option(help=f"A built-in definition ({', '.join(builtin_elections())}) or a TOML file.")],
+    election: Annotated[
+        str, typer.Option(help=f"A built-in definition ({', '.join(builtin_elections())}) or a TOML file.")
+    ],
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Create a store for one election (or check that an existing one holds it)."""
     definition = load_election(election)
     created = Store.sqlite(db, create=True).init(definition)
     verb = "Created" if created else "Already initialised:"
-    out.print(f"{verb} {db} for {definition.name} ({len(definition.candidates)} candidates, {len(definition.cards)} cards).")
+    out.print(
+        f"{verb} {db} for {definition.name} ({len(definition.candidates)} candidates, {len(definition.cards)} cards)."
+    )
 
 
 @app.command("import")
@@ -79,17 +104,27 @@ def import_(
     store = Store.sqlite(db)
     for path in files:
         with progress(f"Importing {path.name}") as bar:
-            task = bar.add_task("import", total=None, rate="")
-            summary = import_file(store, path, fmt=fmt, source=source, submitter=submitter, progress=lambda d, t: bar.update(task, completed=d, total=t))
+            task = bar.add_task("import", total=None)
+            summary = import_file(
+                store, path, fmt=fmt, source=source, submitter=submitter, progress=partial(_advance, bar, task)
+            )
         for line in import_lines(summary):
             out.print(line)
 
 
 @registry_app.command("import")
-def registry_import(file: Annotated[Path, typer.Argument(help="CSV with table,registered (or CENTRO,MESA,RE).")], db: DbOption = DEFAULT_DB) -> None:
+def registry_import(
+    file: Annotated[Path, typer.Argument(help="CSV with table,registered (or CENTRO,MESA,RE).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
     """Import the registry of tables; a table listed again takes the new figure."""
-    s = import_registry(Store.sqlite(db), file)
-    out.print(f"{file}: already imported as batch {s.batch_id}." if s.already else f"{file}: {s.accepted:,} tables, {s.rejected:,} rejected rows.")
+    with err.status(f"Importing the registry from {file.name}"):
+        s = import_registry(Store.sqlite(db), file)
+    out.print(
+        f"{file}: already imported as batch {s.batch_id}."
+        if s.already
+        else f"{file}: {s.accepted:,} tables, {s.rejected:,} rejected rows."
+    )
 
 
 @registry_app.command("derive")
@@ -104,11 +139,19 @@ def registry_derive(
 
 @app.command()
 def tabulate(
-    by: Annotated[str | None, typer.Option(help="Level to break results down by: state, municipality, parish, centre, table.")] = None,
-    where: Annotated[list[str] | None, typer.Option(help="Restrict to a unit, as LEVEL=KEY or LEVEL=NAME (repeatable).")] = None,
-    source: Annotated[str, typer.Option(help="Sources to count, in order of preference, comma-separated.")] = ",".join(SOURCES),
+    by: Annotated[
+        str | None, typer.Option(help="Level to break results down by: state, municipality, parish, centre, table.")
+    ] = None,
+    where: Annotated[
+        list[str] | None, typer.Option(help="Restrict to a unit, as LEVEL=KEY or LEVEL=NAME (repeatable).")
+    ] = None,
+    source: Annotated[str, typer.Option(help="Sources to count, in order of preference, comma-separated.")] = ",".join(
+        SOURCES
+    ),
     fmt: Annotated[str, typer.Option("--format", help="table, csv or json.")] = "table",
-    cards: Annotated[bool, typer.Option(help="Also count votes per card (ballot option); adds card columns to csv and json.")] = False,
+    cards: Annotated[
+        bool, typer.Option(help="Also count votes per card (ballot option); adds card columns to csv and json.")
+    ] = False,
     top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 3,
     db: DbOption = DEFAULT_DB,
 ) -> None:
@@ -121,7 +164,17 @@ def tabulate(
         raise InputError(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}", where="--source")
     conditions = [_condition(w) for w in where or []]
     level = by or election.geography.levels[0]
-    tab = run_tabulate(election, store.columns(preference, cards=cards), store.registry_columns(), level=level, preference=preference, where=conditions, names=store.unit_names())
+    with err.status("Tabulating"):
+        columns = store.columns(preference, cards=cards)
+        tab = run_tabulate(
+            election,
+            columns,
+            store.registry_columns(),
+            level=level,
+            preference=preference,
+            where=conditions,
+            names=store.unit_names(),
+        )
     if fmt == "json":
         out.print_json(json.dumps(tab.to_json(), ensure_ascii=False))
     elif fmt == "csv":
@@ -149,7 +202,11 @@ def show(table: Annotated[str, typer.Argument(help="Table id, e.g. 010111043.01.
     copies = store.copies(election.geography.table_id(table, where="TABLE"))
     if not copies:
         reg = store.registry()
-        known = f"it is in the registry ({reg[table]} registered voters)" if table in reg else "it is not in the registry either"
+        known = (
+            f"it is in the registry ({reg[table]} registered voters)"
+            if table in reg
+            else "it is not in the registry either"
+        )
         out.print(f"No copy of table {table}; {known}.")
         raise typer.Exit(1)
     out.print(copies_table(election, copies))
@@ -163,8 +220,11 @@ def compare(
 ) -> None:
     """Tables with several copies: how many agree, and the ones that differ, worst first."""
     store = Store.sqlite(db)
-    result = compare_copies(store.columns([s.value for s in source] if source else None))
-    out.print(f"{result.tables_with_copies:,} tables have copies; {result.tables_with_several:,} have more than one: {result.identical:,} agree, {len(result.differing):,} differ.")
+    with err.status("Comparing copies"):
+        result = compare_copies(store.columns([s.value for s in source] if source else None))
+    out.print(
+        f"{result.tables_with_copies:,} tables have copies; {result.tables_with_several:,} have more than one: {result.identical:,} agree, {len(result.differing):,} differ."
+    )
     if result.differing:
         table = Table("Table", "Copies", "Spread (votes)", title="Tables whose copies differ", title_justify="left")
         for t, n, spread in result.differing[:limit]:
@@ -182,14 +242,18 @@ def export(
 ) -> None:
     """Export every accepted copy in the generic CSV or JSON Lines format (re-importable)."""
     store = Store.sqlite(db)
-    election = store.election()
-    meta = ["source", "submitter", "received_at", "digest"]
-    rows = ((c.sheet, {"source": c.source, "submitter": c.submitter or "", "received_at": c.received_at, "digest": c.digest}) for c in store.iter_copies([s.value for s in source] if source else None))
-    if fmt not in ("csv", "jsonl"):
-        raise InputError(f"unknown format {fmt!r}: csv or jsonl", where="--format")
+    total = store.counts()["sheets"]
     handle = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8", newline="")
     try:
-        n = write_csv(handle, rows, election, meta) if fmt == "csv" else write_jsonl(handle, rows, election)  # type: ignore[arg-type]
+        with progress("Exporting") as bar:
+            task = bar.add_task("export", total=total)
+            n = export_copies(
+                store,
+                handle,
+                fmt=fmt,
+                sources=[s.value for s in source] if source else None,
+                progress=lambda k: bar.update(task, completed=k),
+            )
     finally:
         if handle is not sys.stdout:
             handle.close()
@@ -216,7 +280,9 @@ def rejects(
 def simulate(
     tables: Annotated[int, typer.Option(help="Number of voting tables.")] = 30_026,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same election.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for registry.csv and sheets.csv.")] = Path("simulated"),
+    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for registry.csv and sheets.csv.")] = Path(
+        "simulated"
+    ),
     election: Annotated[str, typer.Option(help="Election definition whose shape to follow.")] = "ve2024",
 ) -> None:
     """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
@@ -226,7 +292,7 @@ def simulate(
 
     definition = load_election(election)
     with progress("Simulating") as bar:
-        task = bar.add_task("simulate", total=tables, rate="")
+        task = bar.add_task("simulate", total=tables)
         result = sim.simulate(definition, tables=tables, seed=seed)
         paths = sim.write(result, output, progress=lambda n: bar.update(task, completed=n))
     out.print(f"{tables:,} tables (seed {seed}): {paths['registry']} and {paths['sheets']}")

@@ -30,18 +30,30 @@ def coverage_lines(tab: Tabulation) -> list[str]:
     t = tab.total
     lines = [f"Sources counted, in order of preference: {', '.join(tab.sources)}"]
     if t.tables_known is None:
-        lines.append(f"Tables counted: {t.tables_counted:,}; registry unknown (import one with `tallyproof registry import`).")
+        lines.append(
+            f"Tables counted: {t.tables_counted:,}; registry unknown (import one with `tallyproof registry import`)."
+        )
     else:
         inside = t.tables_counted - t.tables_outside_registry
-        lines.append(f"Tables counted: {t.tables_counted:,}; {inside:,} of the {t.tables_known:,} tables in the registry ({_pct(t.coverage)}).")
+        lines.append(
+            f"Tables counted: {t.tables_counted:,}; {inside:,} of the {t.tables_known:,} tables in the registry ({_pct(t.coverage)})."
+        )
         if t.tables_outside_registry:
-            lines.append(f"  [yellow]{t.tables_outside_registry:,} counted tables are not in the registry: the registry is incomplete.[/]")
-    if tab.declared and tab.declared.tables and not tab.where:
+            lines.append(
+                f"  [yellow]{t.tables_outside_registry:,} counted tables are not in the registry: the registry is incomplete.[/]"
+            )
+    if tab.declared and tab.declared.tables and not tab.where and t.tables_counted <= tab.declared.tables:
         share = t.tables_counted / tab.declared.tables
-        lines.append(f"Declared nationwide: {tab.declared.tables:,} tables, {_int(tab.declared.registered)} registered voters ({share:.1%} of tables counted). Source: {tab.declared.source}")
-    lines.append(f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of counted tables whose registry is known.")
+        lines.append(
+            f"Declared nationwide: {tab.declared.tables:,} tables, {_int(tab.declared.registered)} registered voters ({share:.1%} of tables counted). Source: {tab.declared.source}"
+        )
+    lines.append(
+        f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of counted tables whose registry is known."
+    )
     if t.conflicts:
-        lines.append(f"[yellow]{t.conflicts:,} tables have conflicting copies of the same source; the newest copy is counted (see `tallyproof compare`).[/]")
+        lines.append(
+            f"[yellow]{t.conflicts:,} tables have conflicting copies of the same source; the newest copy is counted (see `tallyproof compare`).[/]"
+        )
     return lines
 
 
@@ -88,9 +100,15 @@ def _unit_cells(u: UnitTotals, lead: Sequence[int], tab: Tabulation) -> list[str
     others = sum(v for i, v in enumerate(u.candidates) if i not in lead)
     known = "?" if u.tables_known is None else f"{u.tables_known:,}"
     return [
-        u.key if u is not tab.total else "Total", u.name if u is not tab.total and u.name else "", f"{u.tables_counted:,}/{known}", _pct(u.coverage), _pct(u.turnout),
+        u.key if u is not tab.total else "Total",
+        u.name if u is not tab.total and u.name else "",
+        f"{u.tables_counted:,}/{known}",
+        _pct(u.coverage),
+        _pct(u.turnout),
         *(f"{100 * shares[i]:.1f}%" for i in lead),
-        f"{100 * others / u.valid if u.valid else 0:.1f}%", f"{u.valid:,}", str(u.conflicts) if u.conflicts else "",
+        f"{100 * others / u.valid if u.valid else 0:.1f}%",
+        f"{u.valid:,}",
+        str(u.conflicts) if u.conflicts else "",
     ]
 
 
@@ -102,25 +120,51 @@ def tabulation_csv(tab: Tabulation) -> str:
     e = tab.election
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    fields = ["tables_counted", "tables_known", "tables_outside_registry", "coverage", "registered_known", "registered_counted", "turnout", "valid", "null", "blank", "conflicts"]
+    fields = [
+        "tables_counted",
+        "tables_known",
+        "tables_outside_registry",
+        "coverage",
+        "registered_known",
+        "registered_counted",
+        "turnout",
+        "valid",
+        "null",
+        "blank",
+        "conflicts",
+    ]
     cards = [f"card:{c.id}" for c in e.cards] if tab.total.cards else []
     w.writerow(["level", "key", "name", *fields, *(c.id for c in e.candidates), "card_tables", *cards])
     for u in (*tab.units, tab.total):
         d: dict[str, Any] = tab.unit_json(u)
         level = tab.level if u is not tab.total else "total"
-        w.writerow([level, u.key, u.name or "", *("" if d[f] is None else d[f] for f in fields), *u.candidates, u.card_tables, *u.cards])
+        w.writerow(
+            [
+                level,
+                u.key,
+                u.name or "",
+                *("" if d[f] is None else d[f] for f in fields),
+                *u.candidates,
+                u.card_tables,
+                *u.cards,
+            ]
+        )
     return out.getvalue()
 
 
 def import_lines(s: ImportSummary) -> list[str]:
     if s.already:
         return [f"{s.filename}: already imported as batch {s.batch_id}; nothing added."]
-    lines = [f"{s.filename}: {s.accepted:,} copies imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."]
+    lines = [
+        f"{s.filename}: {s.accepted:,} copies imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."
+    ]
     if s.rejected:
         lines.append("  [yellow]Rejected rows are kept with their reasons: `tallyproof rejects`.[/]")
     if s.overlapping:
         same = s.overlapping - len(s.differing)
-        lines.append(f"  {s.overlapping:,} copies are for tables that already had a copy: {same:,} give the same votes, {len(s.differing):,} differ.")
+        lines.append(
+            f"  {s.overlapping:,} copies are for tables that already had a copy: {same:,} give the same votes, {len(s.differing):,} differ."
+        )
         if s.differing:
             shown = ", ".join(s.differing[:5]) + (" …" if len(s.differing) > 5 else "")
             lines.append(f"  [yellow]Tables whose copies differ: {shown} (see `tallyproof compare`).[/]")
@@ -129,7 +173,10 @@ def import_lines(s: ImportSummary) -> list[str]:
 
 def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
     """All copies of one table side by side; cells that differ from the first copy are highlighted."""
-    table = Table(title=f"Table {copies[0].sheet.table}: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}", title_justify="left")
+    table = Table(
+        title=f"Table {copies[0].sheet.table}: {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}",
+        title_justify="left",
+    )
     table.add_column("")
     for c in copies:
         table.add_column(f"#{c.id} {c.source}\n{c.filename}:{c.line}\n{c.received_at}", justify="right")
@@ -137,8 +184,21 @@ def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
         (cand.name, [c.sheet.candidates[i] for c in copies]) for i, cand in enumerate(election.candidates)
     ]
     if any(c.sheet.cards for c in copies):
-        rows += [(f"  card {card.name}", [None if c.sheet.cards is None else c.sheet.cards[j] for c in copies]) for j, card in enumerate(election.cards)]
-    rows += [(name, [getattr(c.sheet, attr) for c in copies]) for name, attr in (("Valid (sum)", "total_valid"), ("Valid (stated)", "valid"), ("Null", "null"), ("Blank", "blank"), ("Registered", "registered"), ("Voters", "voters"))]
+        rows += [
+            (f"  card {card.name}", [None if c.sheet.cards is None else c.sheet.cards[j] for c in copies])
+            for j, card in enumerate(election.cards)
+        ]
+    rows += [
+        (name, [getattr(c.sheet, attr) for c in copies])
+        for name, attr in (
+            ("Valid (sum)", "total_valid"),
+            ("Valid (stated)", "valid"),
+            ("Null", "null"),
+            ("Blank", "blank"),
+            ("Registered", "registered"),
+            ("Voters", "voters"),
+        )
+    ]
     for name, values in rows:
         present = [v for v in values if v is not None]
         differs = len(set(present)) > 1

@@ -43,7 +43,7 @@ class SheetColumns:
     registered: np.ndarray
 
     def take(self, index: np.ndarray) -> SheetColumns:
-        return SheetColumns(*(getattr(self, f)[index] for f in self.__slots__))  # type: ignore[attr-defined]
+        return SheetColumns(*(getattr(self, f)[index] for f in self.__slots__))
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +216,18 @@ def tabulate(
         reg = Registry(reg.tables[keep_r], reg.registered[keep_r])
     known = registry.tables.size > 0
     rows = _row_measures(counted, conflict, reg, known)
-    keys_c = geo.unit_keys(counted.tables, level)
-    keys_r = geo.unit_keys(reg.tables, level)
+    keys_c = geo.unit_keys(counted.tables.tolist(), level)
+    keys_r = geo.unit_keys(reg.tables.tolist(), level)
     units = _units(keys_c, keys_r, names.get(level, {}), counted, rows, reg, known)
-    total = _units(np.full(keys_c.size, "total"), np.full(keys_r.size, "total"), {"total": election.name}, counted, rows, reg, known)
+    total = _units(
+        np.full(keys_c.size, "total"),
+        np.full(keys_r.size, "total"),
+        {"total": election.name},
+        counted,
+        rows,
+        reg,
+        known,
+    )
     return Tabulation(
         election,
         level,
@@ -270,7 +278,9 @@ def _row_measures(c: SheetColumns, conflict: np.ndarray, reg: Registry, known: b
     null, blank = np.clip(c.null, 0, None), np.clip(c.blank, 0, None)
     cast = c.candidates.sum(axis=1) + null + blank
     inside = np.searchsorted(reg.tables, c.tables) if reg.tables.size else np.zeros(n, np.int64)
-    in_registry = reg.tables[np.minimum(inside, reg.tables.size - 1)] == c.tables if reg.tables.size else np.zeros(n, bool)
+    in_registry = (
+        reg.tables[np.minimum(inside, reg.tables.size - 1)] == c.tables if reg.tables.size else np.zeros(n, bool)
+    )
     out = np.zeros((n, 8), dtype=np.int64)
     out[:, _COUNTED] = 1
     out[:, _CARD_TABLES] = c.has_cards
@@ -284,7 +294,9 @@ def _row_measures(c: SheetColumns, conflict: np.ndarray, reg: Registry, known: b
 def _nothing(election: Election, known: bool) -> UnitTotals:
     """The total of a tabulation with no table at all."""
     k = len(election.candidates)
-    return UnitTotals("total", election.name, 0, 0 if known else None, 0, 0 if known else None, 0, 0, (0,) * k, (), 0, 0, 0, 0)
+    return UnitTotals(
+        "total", election.name, 0, 0 if known else None, 0, 0 if known else None, 0, 0, (0,) * k, (), 0, 0, 0, 0
+    )
 
 
 def _group(keys: np.ndarray, *matrices: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -307,23 +319,38 @@ def _units(
     """Totals of every unit. Rows come sorted by table id, and a unit's key is a prefix of
     its tables' ids, so each unit's rows are one contiguous run: one ``reduceat`` per matrix."""
     uc, (measures, cand, cards) = _group(keys_c, rows, c.candidates, c.cards)
-    ur, (listed,) = _group(keys_r, np.stack([np.ones(keys_r.size, np.int64), np.where(reg.registered >= 0, reg.registered, 0)], axis=1))
+    ur, (listed,) = _group(
+        keys_r, np.stack([np.ones(keys_r.size, np.int64), np.where(reg.registered >= 0, reg.registered, 0)], axis=1)
+    )
     keys = np.union1d(uc, ur)
     ic, ir = np.searchsorted(uc, keys), np.searchsorted(ur, keys)
     has_c = (ic < uc.size) & (uc[np.minimum(ic, max(uc.size - 1, 0))] == keys) if uc.size else np.zeros(keys.size, bool)
     has_r = (ir < ur.size) & (ur[np.minimum(ir, max(ur.size - 1, 0))] == keys) if ur.size else np.zeros(keys.size, bool)
-    zero_m, zero_c, zero_k = np.zeros(8, np.int64), np.zeros(c.candidates.shape[1], np.int64), np.zeros(c.cards.shape[1], np.int64)
+    zero_m, zero_c, zero_k = (
+        np.zeros(8, np.int64),
+        np.zeros(c.candidates.shape[1], np.int64),
+        np.zeros(c.cards.shape[1], np.int64),
+    )
     out = []
     for i, key in enumerate(keys.tolist()):
         m = measures[ic[i]] if has_c[i] else zero_m
         lr = listed[ir[i]] if has_r[i] else (0, 0)
-        out.append(UnitTotals(
-            key=str(key), name=names.get(str(key)), tables_counted=int(m[_COUNTED]),
-            tables_known=int(lr[0]) if known else None, tables_outside_registry=int(m[_OUTSIDE]),
-            registered_known=int(lr[1]) if known else None, registered_counted=int(m[_REG_COUNTED]),
-            cast_with_registered=int(m[_CAST_REG]),
-            candidates=tuple((cand[ic[i]] if has_c[i] else zero_c).tolist()),
-            cards=tuple((cards[ic[i]] if has_c[i] else zero_k).tolist()),
-            card_tables=int(m[_CARD_TABLES]), null=int(m[_NULL]), blank=int(m[_BLANK]), conflicts=int(m[_CONFLICT]),
-        ))
+        out.append(
+            UnitTotals(
+                key=str(key),
+                name=names.get(str(key)),
+                tables_counted=int(m[_COUNTED]),
+                tables_known=int(lr[0]) if known else None,
+                tables_outside_registry=int(m[_OUTSIDE]),
+                registered_known=int(lr[1]) if known else None,
+                registered_counted=int(m[_REG_COUNTED]),
+                cast_with_registered=int(m[_CAST_REG]),
+                candidates=tuple((cand[ic[i]] if has_c[i] else zero_c).tolist()),
+                cards=tuple((cards[ic[i]] if has_c[i] else zero_k).tolist()),
+                card_tables=int(m[_CARD_TABLES]),
+                null=int(m[_NULL]),
+                blank=int(m[_BLANK]),
+                conflicts=int(m[_CONFLICT]),
+            )
+        )
     return out

@@ -30,7 +30,16 @@ from tallyproof.ids import Digest
 if TYPE_CHECKING:
     from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["LIMIT", "MISSING", "OPTIONAL", "BatchFinding", "RegistryArrays", "SheetBatch", "check_batch", "sheets_to_batch"]
+__all__ = [
+    "LIMIT",
+    "MISSING",
+    "OPTIONAL",
+    "BatchFinding",
+    "RegistryArrays",
+    "SheetBatch",
+    "check_batch",
+    "sheets_to_batch",
+]
 
 MISSING = int(np.iinfo(np.int64).min)
 LIMIT = 2**31 - 1
@@ -77,21 +86,33 @@ class SheetBatch:
     @classmethod
     def empty(cls, election: Election) -> SheetBatch:
         k, m = len(election.candidates), len(election.cards)
-        return cls([], np.zeros((0, k), np.int64), np.zeros((0, m), np.int64), np.zeros(0, bool), {f: np.zeros(0, np.int64) for f in OPTIONAL}, [])
+        return cls(
+            [],
+            np.zeros((0, k), np.int64),
+            np.zeros((0, m), np.int64),
+            np.zeros(0, bool),
+            {f: np.zeros(0, np.int64) for f in OPTIONAL},
+            [],
+        )
 
     def take(self, rows: np.ndarray) -> SheetBatch:
         idx = rows.tolist()
         return SheetBatch(
-            tables=[self.tables[i] for i in idx], candidates=self.candidates[rows], cards=self.cards[rows],
-            has_cards=self.has_cards[rows], optional={k: v[rows] for k, v in self.optional.items()},
-            acta_ids=[self.acta_ids[i] for i in idx], lines=self.lines[rows] if self.lines.size else self.lines,
+            tables=[self.tables[i] for i in idx],
+            candidates=self.candidates[rows],
+            cards=self.cards[rows],
+            has_cards=self.has_cards[rows],
+            optional={k: v[rows] for k, v in self.optional.items()},
+            acta_ids=[self.acta_ids[i] for i in idx],
+            lines=self.lines[rows] if self.lines.size else self.lines,
             spans=self.spans[rows] if self.spans.size else self.spans,
         )
 
     def cast(self) -> np.ndarray:
         """Votes cast per copy: valid + null + blank (missing counted as 0)."""
-        extra = sum(np.where(self.optional[f] == MISSING, 0, self.optional[f]) for f in ("null", "blank"))
-        return self.candidates.sum(axis=1) + extra
+        null, blank = (np.where(self.optional[f] == MISSING, 0, self.optional[f]) for f in ("null", "blank"))
+        out: np.ndarray = self.candidates.sum(axis=1) + null + blank
+        return out
 
     def digests(self) -> list[Digest]:
         """Content digest of every copy (see the module docstring)."""
@@ -123,7 +144,9 @@ def _sha256_rows(heads: list[bytes], vec: np.ndarray) -> list[Digest]:
     return [Digest(sha(h + buf[j * width : (j + 1) * width]).hexdigest()) for j, h in enumerate(heads)]
 
 
-def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | RegistryArrays | None = None) -> list[BatchFinding]:
+def check_batch(
+    batch: SheetBatch, election: Election, *, registry: Mapping[str, int | None] | RegistryArrays | None = None
+) -> list[BatchFinding]:
     """Every anomaly of every copy, as findings that name the row and field.
 
     ``error`` findings (negative counts, wrong shape) keep a copy out of tabulation;
@@ -134,23 +157,36 @@ def check_batch(batch: SheetBatch, election: Election, *, registry: Mapping[str,
     valid = batch.candidates.sum(axis=1)
     stated = batch.optional["valid"]
     for i in np.flatnonzero((stated != MISSING) & (stated != valid)).tolist():
-        out.append(BatchFinding(i, "valid-mismatch", "warning", "valid", f"states {stated[i]} valid votes, counts add up to {valid[i]}"))
+        out.append(
+            BatchFinding(
+                i, "valid-mismatch", "warning", "valid", f"states {stated[i]} valid votes, counts add up to {valid[i]}"
+            )
+        )
     cast, voters = batch.cast(), batch.optional["voters"]
     for i in np.flatnonzero((voters != MISSING) & (voters != cast)).tolist():
-        out.append(BatchFinding(i, "voters-mismatch", "warning", "voters", f"states {voters[i]} voters, votes add up to {cast[i]}"))
+        out.append(
+            BatchFinding(
+                i, "voters-mismatch", "warning", "voters", f"states {voters[i]} voters, votes add up to {cast[i]}"
+            )
+        )
     out += _registry_findings(batch, cast, registry)
     return sorted(out, key=lambda f: f.row)
 
 
 def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
     out: list[BatchFinding] = []
-    columns: list[tuple[str, np.ndarray]] = [("candidates", batch.candidates), ("cards", np.where(batch.has_cards[:, None], batch.cards, 0))]
+    columns: list[tuple[str, np.ndarray]] = [
+        ("candidates", batch.candidates),
+        ("cards", np.where(batch.has_cards[:, None], batch.cards, 0)),
+    ]
     for name, matrix in columns:
         for i, j in np.argwhere(matrix > LIMIT).tolist():
             out.append(BatchFinding(i, "too-large", "error", f"{name}[{j}]", f"count {matrix[i, j]} is above {LIMIT}"))
         for i, j in np.argwhere(matrix < 0).tolist():
             ids = election.candidates if name == "candidates" else election.cards
-            out.append(BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})"))
+            out.append(
+                BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})")
+            )
     for name in OPTIONAL:
         col = batch.optional[name]
         for i in np.flatnonzero((col < 0) & (col != MISSING)).tolist():
@@ -175,7 +211,9 @@ def _lookup(tables: list[str], registry: Mapping[str, int | None] | RegistryArra
     return found, np.where(found, values[pos], MISSING)
 
 
-def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | RegistryArrays | None) -> list[BatchFinding]:
+def _registry_findings(
+    batch: SheetBatch, cast: np.ndarray, registry: Mapping[str, int | None] | RegistryArrays | None
+) -> list[BatchFinding]:
     """Votes above registered voters (the registry's figure where known, else the copy's own),
     a copy whose registered voters differ from the registry's, and tables the registry lacks."""
     out: list[BatchFinding] = []
@@ -184,12 +222,30 @@ def _registry_findings(batch: SheetBatch, cast: np.ndarray, registry: Mapping[st
     registered = np.where(listed != MISSING, listed, own)
     for i in np.flatnonzero((registered != MISSING) & (registered >= 0) & (cast > registered)).tolist():
         whose = " (registry)" if listed[i] != MISSING else ""
-        out.append(BatchFinding(i, "above-registered", "warning", "registered", f"{cast[i]} votes cast but {registered[i]} registered voters{whose}"))
+        out.append(
+            BatchFinding(
+                i,
+                "above-registered",
+                "warning",
+                "registered",
+                f"{cast[i]} votes cast but {registered[i]} registered voters{whose}",
+            )
+        )
     for i in np.flatnonzero((listed != MISSING) & (own != MISSING) & (listed != own)).tolist():
-        out.append(BatchFinding(i, "registered-mismatch", "warning", "registered", f"states {own[i]} registered voters, the registry {listed[i]}"))
+        out.append(
+            BatchFinding(
+                i,
+                "registered-mismatch",
+                "warning",
+                "registered",
+                f"states {own[i]} registered voters, the registry {listed[i]}",
+            )
+        )
     if registry is not None and len(registry[0] if isinstance(registry, RegistryArrays) else registry):
         for i in np.flatnonzero(~found).tolist():
-            out.append(BatchFinding(i, "unknown-table", "warning", "table", f"table {batch.tables[i]} is not in the registry"))
+            out.append(
+                BatchFinding(i, "unknown-table", "warning", "table", f"table {batch.tables[i]} is not in the registry")
+            )
     return out
 
 
@@ -200,5 +256,8 @@ def sheets_to_batch(sheets: Sequence[TallySheet], *, n_candidates: int, n_cards:
     has = np.fromiter((s.cards is not None for s in sheets), bool, n)
     blank = (0,) * n_cards
     cards = np.asarray([s.cards if s.cards is not None else blank for s in sheets], dtype=np.int64).reshape(n, n_cards)
-    opt = {f: np.fromiter((MISSING if getattr(s, f) is None else getattr(s, f) for s in sheets), np.int64, n) for f in OPTIONAL}
+    opt = {
+        f: np.fromiter((MISSING if getattr(s, f) is None else getattr(s, f) for s in sheets), np.int64, n)
+        for f in OPTIONAL
+    }
     return SheetBatch([s.table for s in sheets], cands, cards, has, opt, [s.acta_id for s in sheets])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -65,7 +66,7 @@ def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: st
 
 def _from_records(records: list[Record], data: bytes, encoding: str, election: Election, fmt: str) -> Decoded:
     enc = "utf-8" if encoding == "utf-8-sig" else encoding
-    pos, good, spans, rejects = 0, [], [], []
+    pos, good, rejects = 0, [], []
     names: dict[tuple[str, str], str] = {}
     for r in records:
         raw = r.raw.encode(enc)
@@ -121,7 +122,10 @@ def _fast(data: bytes, encoding: str, header: list[str], election: Election, fmt
         odd = fields != width
     if table.num_rows != int((~odd).sum()):
         return None
-    rejects = [_odd_reject(data, encoding, int(n), (int(s), int(e)), int(f), width) for n, (s, e), f in zip(numbers[odd], spans[odd], fields[odd], strict=True)]
+    rejects = [
+        _odd_reject(data, encoding, int(n), (int(s), int(e)), int(f), width)
+        for n, (s, e), f in zip(numbers[odd], spans[odd], fields[odd], strict=True)
+    ]
     built = _build(table, election, fmt)
     if built is None:
         return None
@@ -137,12 +141,18 @@ def _odd_reject(data: bytes, encoding: str, line: int, span: tuple[int, int], fi
 
 def _numeric_columns(header: list[str], election: Election, fmt: str) -> list[str]:
     if fmt == "ve-resultados":
-        return [c for c in ("CENTRO", "MESA", *_RESULTADOS_OPTIONAL.values(), *(c.id for c in election.candidates)) if c in header]
+        return [
+            c
+            for c in ("CENTRO", "MESA", *_RESULTADOS_OPTIONAL.values(), *(c.id for c in election.candidates))
+            if c in header
+        ]
     wanted = [*OPTIONAL, *(f"candidate:{c.id}" for c in election.candidates), *(f"card:{c.id}" for c in election.cards)]
     return [c for c in wanted if c in header]
 
 
-def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fmt: str, skipped: list[int]) -> pa.Table | None:
+def _arrow(
+    data: bytes, encoding: str, header: list[str], election: Election, fmt: str, skipped: list[int]
+) -> pa.Table | None:
     numeric = _numeric_columns(header, election, fmt)
     text_cols = ["table", "acta_id"] if fmt == "csv" else [c for _, c in _RESULTADOS_NAMES]
     include = [c for c in [*text_cols, *numeric] if c in header]
@@ -152,11 +162,19 @@ def _arrow(data: bytes, encoding: str, header: list[str], election: Election, fm
         return pacsv.read_csv(
             io.BytesIO(body),
             read_options=pacsv.ReadOptions(encoding="latin-1" if encoding == "latin-1" else "utf8"),
-            parse_options=pacsv.ParseOptions(invalid_row_handler=lambda _row: skipped.append(1) or "skip"),
-            convert_options=pacsv.ConvertOptions(column_types=types, include_columns=include, strings_can_be_null=False),
+            parse_options=pacsv.ParseOptions(invalid_row_handler=partial(_skip, skipped)),
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, include_columns=include, strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
         return None
+
+
+def _skip(skipped: list[int], _row: object) -> str:
+    """Arrow's handler for a row with the wrong number of fields: count it and skip it (it is reported from the bytes)."""
+    skipped.append(1)
+    return "skip"
 
 
 def _ints(table: pa.Table, column: str, n: int) -> np.ndarray:
@@ -214,9 +232,14 @@ def _card_sums(cards: np.ndarray, election: Election) -> np.ndarray:
     return out
 
 
-def _resultados_ids(table: pa.Table, election: Election) -> tuple[list[str], list[str | None], dict[tuple[str, str], str]]:
+def _resultados_ids(
+    table: pa.Table, election: Election
+) -> tuple[list[str], list[str | None], dict[tuple[str, str], str]]:
     centre, mesa = _ints(table, "CENTRO", table.num_rows), _ints(table, "MESA", table.num_rows)
-    tables = [f"{c:09d}.{m:02d}" if c >= 0 and m >= 0 else f"{c}.{m}" for c, m in zip(centre.tolist(), mesa.tolist(), strict=True)]
+    tables = [
+        f"{c:09d}.{m:02d}" if c >= 0 and m >= 0 else f"{c}.{m}"
+        for c, m in zip(centre.tolist(), mesa.tolist(), strict=True)
+    ]
     names: dict[tuple[str, str], str] = {}
     geo = election.geography
     for level, col in _RESULTADOS_NAMES:
@@ -253,13 +276,19 @@ def registry_fast(data: bytes, encoding: str, election: Election) -> dict[str, i
     try:
         table = pacsv.read_csv(
             io.BytesIO(body),
-            convert_options=pacsv.ConvertOptions(column_types={"table": pa.string(), "registered": pa.int64()}, strings_can_be_null=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={"table": pa.string(), "registered": pa.int64()}, strings_can_be_null=False
+            ),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError):
         return None
     tables = table.column("table").to_pylist()
     registered = _ints(table, "registered", table.num_rows)
     match = election.geography.pattern.fullmatch
-    if ((registered < 0) & (registered != MISSING)).any() or any(match(t) is None for t in tables) or len(set(tables)) != len(tables):
+    if (
+        ((registered < 0) & (registered != MISSING)).any()
+        or any(match(t) is None for t in tables)
+        or len(set(tables)) != len(tables)
+    ):
         return None
     return dict(zip(tables, [None if v == MISSING else v for v in registered.tolist()], strict=True))

@@ -69,7 +69,7 @@ def import_file(
     digest = hashlib.sha256(data).hexdigest()
     existing = store.find_batch(kind="sheets", sha256=digest, source=source)
     if existing is not None:
-        text, encoding = decode_text(data[:4096])
+        _, encoding = decode_text(data[:4096])
         return ImportSummary(str(path), fmt, encoding, batch_id=existing, already=True)
     election = store.election()
     with _gc_paused():
@@ -89,11 +89,23 @@ def import_file(
         _step(progress, 2)
         with store.write() as conn:
             first_sheet, summary.batch_id = store.next_ids(conn)
-            conn.execute(insert(s.batches).values(
-                id=summary.batch_id, kind="sheets", source=source, submitter=submitter, received_at=now(),
-                filename=path.name, format=decoded.format, encoding=decoded.encoding, sha256=digest, size=len(data), raw=data,
-                n_accepted=int(keep.size), n_rejected=len(rejects),
-            ))
+            conn.execute(
+                insert(s.batches).values(
+                    id=summary.batch_id,
+                    kind="sheets",
+                    source=source,
+                    submitter=submitter,
+                    received_at=now(),
+                    filename=path.name,
+                    format=decoded.format,
+                    encoding=decoded.encoding,
+                    sha256=digest,
+                    size=len(data),
+                    raw=data,
+                    n_accepted=int(keep.size),
+                    n_rejected=len(rejects),
+                )
+            )
             _overlap(conn, summary, batch, keep)
             ids = _insert_sheets(conn, batch, keep, first_sheet, summary.batch_id, source, progress)
             _insert_findings(conn, warnings, ids)
@@ -131,7 +143,13 @@ def _reject_of(data: bytes, decoded: Decoded, row: int, found: list[BatchFinding
     start, end = (int(x) for x in decoded.batch.spans[row])
     enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
     reason = "; ".join(str(f) for f in found)
-    return Reject(int(decoded.batch.lines[row]), (start, end), data[start:end].decode(enc, "replace"), reason, decoded.batch.tables[row])
+    return Reject(
+        int(decoded.batch.lines[row]),
+        (start, end),
+        data[start:end].decode(enc, "replace"),
+        reason,
+        decoded.batch.tables[row],
+    )
 
 
 def _nullable(column: np.ndarray) -> list[int | None]:
@@ -147,7 +165,15 @@ def _blobs(matrix: np.ndarray) -> list[bytes]:
 _CHUNK = 50_000
 
 
-def _insert_sheets(conn: Connection, batch: SheetBatch, keep: np.ndarray, first: int, batch_id: int, source: str, progress: Progress | None) -> dict[int, int]:
+def _insert_sheets(
+    conn: Connection,
+    batch: SheetBatch,
+    keep: np.ndarray,
+    first: int,
+    batch_id: int,
+    source: str,
+    progress: Progress | None,
+) -> dict[int, int]:
     """Insert the kept rows of ``batch``; returns row → sheet id.
 
     Rows are prepared (digests, blobs) a chunk ahead in a second thread: SQLite runs
@@ -174,11 +200,23 @@ def _rows(batch: SheetBatch, part: np.ndarray, first: int, batch_id: int, source
     chunk = batch.take(part)
     n = len(chunk)
     cards = [c if has else None for c, has in zip(_blobs(chunk.cards), chunk.has_cards.tolist(), strict=True)]
-    return list(zip(
-        range(first + int(part[0]), first + int(part[0]) + n), repeat(batch_id, n), chunk.lines.tolist(), chunk.tables,
-        repeat(str(source), n), chunk.digests(), chunk.acta_ids, _blobs(chunk.candidates), cards,
-        *(_nullable(chunk.optional[f]) for f in OPTIONAL), chunk.spans[:, 0].tolist(), chunk.spans[:, 1].tolist(), strict=True,
-    ))
+    return list(
+        zip(
+            range(first + int(part[0]), first + int(part[0]) + n),
+            repeat(batch_id, n),
+            chunk.lines.tolist(),
+            chunk.tables,
+            repeat(str(source), n),
+            chunk.digests(),
+            chunk.acta_ids,
+            _blobs(chunk.candidates),
+            cards,
+            *(_nullable(chunk.optional[f]) for f in OPTIONAL),
+            chunk.spans[:, 0].tolist(),
+            chunk.spans[:, 1].tolist(),
+            strict=True,
+        )
+    )
 
 
 @contextmanager
@@ -205,16 +243,24 @@ _INSERT_SHEET = (
 
 def _insert_findings(conn: Connection, found: list[BatchFinding], ids: dict[int, int]) -> None:
     if found:
-        conn.execute(insert(s.findings), [
-            {"sheet_id": ids[f.row], "code": f.code, "severity": f.severity, "field": f.field, "message": f.message} for f in found
-        ])
+        conn.execute(
+            insert(s.findings),
+            [
+                {"sheet_id": ids[f.row], "code": f.code, "severity": f.severity, "field": f.field, "message": f.message}
+                for f in found
+            ],
+        )
 
 
 def _insert_rejects(conn: Connection, batch_id: int, rejects: list[Reject]) -> None:
     if rejects:
-        conn.execute(insert(s.rejects), [
-            {"batch_id": batch_id, "line": r.line, "table_id": r.table, "raw": r.raw, "reason": r.reason} for r in rejects
-        ])
+        conn.execute(
+            insert(s.rejects),
+            [
+                {"batch_id": batch_id, "line": r.line, "table_id": r.table, "raw": r.raw, "reason": r.reason}
+                for r in rejects
+            ],
+        )
 
 
 def _insert_units(conn: Connection, names: dict[tuple[str, str], str]) -> None:
@@ -229,17 +275,23 @@ def _insert_units(conn: Connection, names: dict[tuple[str, str], str]) -> None:
 def _overlap(conn: Connection, summary: ImportSummary, batch: SheetBatch, keep: np.ndarray) -> None:
     """Compare each new copy with the copies the store already has of the same table."""
     new_tables = {batch.tables[i]: i for i in keep.tolist()}
-    stored = conn.exec_driver_sql("SELECT group_concat(table_id, char(10)) FROM (SELECT DISTINCT table_id FROM sheets)").scalar()
+    stored = conn.exec_driver_sql(
+        "SELECT group_concat(table_id, char(10)) FROM (SELECT DISTINCT table_id FROM sheets)"
+    ).scalar()
     both = sorted(set(stored.split("\n")) & new_tables.keys()) if stored else []
     summary.overlapping = len(both)
     differing: set[str] = set()
     for start in range(0, len(both), 500):
         part = both[start : start + 500]
-        q = select(s.sheets.c.table_id, s.sheets.c.candidates, s.sheets.c.null_votes).where(s.sheets.c.table_id.in_(part))
+        q = select(s.sheets.c.table_id, s.sheets.c.candidates, s.sheets.c.null_votes).where(
+            s.sheets.c.table_id.in_(part)
+        )
         for table, cands, null in conn.execute(q):
             i = new_tables[table]
             mine = batch.optional["null"][i]
-            if cands != _blobs(batch.candidates[i : i + 1])[0] or (null is not None and mine != MISSING and null != mine):
+            if cands != _blobs(batch.candidates[i : i + 1])[0] or (
+                null is not None and mine != MISSING and null != mine
+            ):
                 differing.add(table)
     summary.differing = sorted(differing)
 

@@ -13,7 +13,7 @@ from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import Connection, Engine, create_engine, event, func, insert, select
@@ -136,7 +136,8 @@ class Store:
             q = select(s.batches.c.id).where(
                 s.batches.c.kind == kind, s.batches.c.sha256 == sha256, s.batches.c.source == source
             )
-            return conn.execute(q).scalar()
+            found: int | None = conn.execute(q).scalar()
+            return found
 
     def next_ids(self, conn: Connection) -> tuple[int, int]:
         """Next free sheet id and batch id, inside a write transaction."""
@@ -162,7 +163,7 @@ class Store:
         Python object per row and value; per-card counts are read only when asked for.
         """
         election = self.election()
-        where, params = "", ()
+        where, params = "", tuple[str, ...]()
         if sources:
             where, params = f" WHERE source IN ({', '.join('?' * len(sources))})", tuple(sources)
         sql = (
@@ -174,7 +175,10 @@ class Store:
             row = conn.exec_driver_sql(sql, params).one()
             cols = _from_aggregates(row, len(election.candidates))
             if cards and len(cols.ids):
-                ordered = conn.exec_driver_sql(f"SELECT id, coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id", (4 * len(election.cards), *params)).fetchall()
+                ordered = conn.exec_driver_sql(
+                    f"SELECT id, coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id",
+                    (4 * len(election.cards), *params),
+                ).fetchall()
                 cols = _with_cards(cols, ordered, len(election.cards))
         return cols
 
@@ -187,7 +191,13 @@ class Store:
 
     def _copy_query(self, *, with_raw: bool) -> Any:
         j = s.sheets.join(s.batches, s.sheets.c.batch_id == s.batches.c.id)
-        cols = [s.sheets, s.batches.c.filename, s.batches.c.submitter, s.batches.c.received_at, s.batches.c.encoding]
+        cols: list[Any] = [
+            s.sheets,
+            s.batches.c.filename,
+            s.batches.c.submitter,
+            s.batches.c.received_at,
+            s.batches.c.encoding,
+        ]
         if with_raw:
             length = s.sheets.c.raw_end - s.sheets.c.raw_start
             cols.append(func.substr(s.batches.c.raw, s.sheets.c.raw_start + 1, length).label("raw"))
@@ -289,7 +299,8 @@ def _decode_raw(r: Any) -> str:
 
 
 def _ints(text: str | None, n: int) -> np.ndarray:
-    return np.fromstring(text, sep=",", dtype=np.int64) if n else np.zeros(0, np.int64)  # type: ignore[call-overload]
+    """Integers from a comma-separated aggregate (``group_concat``)."""
+    return np.fromstring(text, sep=",", dtype=np.int64) if n and text else np.zeros(0, np.int64)
 
 
 def _from_aggregates(row: Any, n_cand: int) -> SheetColumns:
@@ -318,7 +329,17 @@ def _with_cards(cols: SheetColumns, rows: Sequence[Any], n_cards: int) -> SheetC
     if not np.array_equal(np.asarray(ids, dtype=np.int64), cols.ids):
         raise StorageError("the store changed while it was being read; try again", where="sheets")
     cards = np.frombuffer(b"".join(blobs), dtype="<i4").reshape(len(ids), n_cards)
-    return SheetColumns(cols.ids, cols.tables, cols.sources, cols.candidates, cards, cols.has_cards, cols.null, cols.blank, cols.registered)
+    return SheetColumns(
+        cols.ids,
+        cols.tables,
+        cols.sources,
+        cols.candidates,
+        cards,
+        cols.has_cards,
+        cols.null,
+        cols.blank,
+        cols.registered,
+    )
 
 
 class _Guard:
@@ -338,7 +359,7 @@ class _Guard:
             ) from exc
         return conn
 
-    def __exit__(self, *exc: Any) -> bool:
+    def __exit__(self, *exc: Any) -> Literal[False]:
         try:
             self.ctx.__exit__(*exc)
         except OperationalError as err:
