@@ -37,7 +37,7 @@ def test_opening_a_missing_or_foreign_file_names_it(tmp_path: Path) -> None:
     assert info.value.where == str(tmp_path / "nope.db")
     junk = tmp_path / "junk.db"
     junk.write_bytes(b"not a database at all" * 100)
-    with pytest.raises(StorageError, match="junk.db"):
+    with pytest.raises(StorageError, match=r"junk\.db"):
         Store.sqlite(junk)
 
 
