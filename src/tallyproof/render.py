@@ -47,9 +47,10 @@ def coverage_lines(tab: Tabulation) -> list[str]:
         lines.append(
             f"Declared nationwide: {tab.declared.tables:,} tables, {_int(tab.declared.registered)} registered voters ({share:.1%} of tables counted). Source: {tab.declared.source}"
         )
-    lines.append(
-        f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of counted tables whose registry is known."
-    )
+    if t.registered_counted:
+        lines.append(f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of the counted tables whose registered voters are known.")
+    else:
+        lines.append("Turnout unknown: no counted table has known registered voters.")
     if t.conflicts:
         lines.append(
             f"[yellow]{t.conflicts:,} tables have conflicting copies of the same source; the newest copy is counted (see `tallyproof compare`).[/]"
@@ -59,7 +60,7 @@ def coverage_lines(tab: Tabulation) -> list[str]:
 
 def national_table(tab: Tabulation, *, cards: bool) -> Table:
     e, t = tab.election, tab.total
-    table = Table(title=f"{e.name}: {_where(tab)}", title_justify="left")
+    table = Table(title=f"{e.name}\n{_where(tab)}", title_justify="left")
     for col, just in (("Candidate", "left"), ("Votes", "right"), ("Share", "right")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     order = sorted(range(len(e.candidates)), key=lambda i: -t.candidates[i])
@@ -83,26 +84,27 @@ def national_table(tab: Tabulation, *, cards: bool) -> Table:
 def units_table(tab: Tabulation, *, top: int) -> Table:
     e = tab.election
     lead = sorted(range(len(e.candidates)), key=lambda i: -tab.total.candidates[i])[:top]
-    table = Table(title=f"{e.name}: by {tab.level}, {_where(tab)}", title_justify="left")
-    for col in (tab.level.capitalize(), "Name"):
-        table.add_column(col)
-    for col in ("Tables", "Coverage", "Turnout", *(e.candidates[i].id for i in lead), "Others", "Valid", "Conflicts"):
-        table.add_column(col, justify="right")
+    conflicts = tab.total.conflicts > 0
+    table = Table(title=f"{e.name}\nby {tab.level}, {_where(tab)}", title_justify="left")
+    table.add_column(tab.level.capitalize(), no_wrap=True)
+    table.add_column("Name", overflow="fold", min_width=10)
+    heads = ["Tables", "Coverage", "Turnout", *(e.candidates[i].id for i in lead), "Others", "Valid", *(["Conflicts"] if conflicts else [])]
+    for col in heads:
+        table.add_column(col, justify="right", no_wrap=True)
     for u in (*tab.units, tab.total):
         if u is tab.total:
             table.add_section()
-        table.add_row(*_unit_cells(u, lead, tab))
+        table.add_row(*_unit_cells(u, lead, tab)[: len(heads) + 2])
     return table
 
 
 def _unit_cells(u: UnitTotals, lead: Sequence[int], tab: Tabulation) -> list[str]:
     shares = u.shares()
     others = sum(v for i, v in enumerate(u.candidates) if i not in lead)
-    known = "?" if u.tables_known is None else f"{u.tables_known:,}"
     return [
         u.key if u is not tab.total else "Total",
         u.name if u is not tab.total and u.name else "",
-        f"{u.tables_counted:,}/{known}",
+        f"{u.tables_counted:,}",
         _pct(u.coverage),
         _pct(u.turnout),
         *(f"{100 * shares[i]:.1f}%" for i in lead),
@@ -163,7 +165,7 @@ def import_lines(s: ImportSummary) -> list[str]:
     if s.overlapping:
         same = s.overlapping - len(s.differing)
         lines.append(
-            f"  {s.overlapping:,} copies are for tables that already had a copy: {same:,} give the same votes, {len(s.differing):,} differ."
+            f"  {s.overlapping:,} of its tables already had a copy: {same:,} give the same votes, {len(s.differing):,} differ."
         )
         if s.differing:
             shown = ", ".join(s.differing[:5]) + (" …" if len(s.differing) > 5 else "")

@@ -1,0 +1,47 @@
+"""Generate the README's CLI reference from the commands' own ``--help`` (run by cog; checked by tests)."""
+
+from __future__ import annotations
+
+import os
+
+from typer.testing import CliRunner
+
+from tallyproof.cli import app
+
+COMMANDS = [
+    [],
+    ["init"],
+    ["import"],
+    ["registry", "import"],
+    ["registry", "derive"],
+    ["tabulate"],
+    ["show"],
+    ["compare"],
+    ["export"],
+    ["rejects"],
+    ["simulate"],
+]
+
+
+def help_text(words: list[str]) -> str:
+    env = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1", "TALLYPROOF_DB": ""}
+    old = {k: os.environ.get(k) for k in env}
+    result = CliRunner().invoke(app, [*words, "--help"], env=env, prog_name="tallyproof")
+    for k, v in old.items():
+        if v is None:
+            os.environ.pop(k, None)
+    if result.exit_code != 0:
+        raise RuntimeError(f"tallyproof {' '.join(words)} --help failed: {result.output}")
+    return "\n".join(line.rstrip() for line in result.output.strip().splitlines())
+
+
+def reference() -> str:
+    parts = []
+    for words in COMMANDS:
+        title = " ".join(["tallyproof", *words])
+        parts.append(f"### `{title}`\n\n```text\n{help_text(words)}\n```\n")
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    print(reference())
