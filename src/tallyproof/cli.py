@@ -152,7 +152,7 @@ def tabulate(
     cards: Annotated[
         bool, typer.Option(help="Also count votes per card (ballot option); adds card columns to csv and json.")
     ] = False,
-    top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 3,
+    top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 2,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Totals per candidate and card, with coverage, nationwide or by level."""
@@ -180,7 +180,7 @@ def tabulate(
     elif fmt == "csv":
         sys.stdout.write(tabulation_csv(tab))
     elif fmt == "table":
-        out.print(national_table(tab, cards=cards) if by is None else units_table(tab, top=top))
+        out.print(national_table(tab, cards=cards) if by is None else units_table(tab, top=top, width=out.width))
         for line in coverage_lines(tab):
             out.print(line)
     else:

@@ -7,6 +7,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+from rich import box
 from rich.table import Table
 from rich.text import Text
 
@@ -48,7 +49,9 @@ def coverage_lines(tab: Tabulation) -> list[str]:
             f"Declared nationwide: {tab.declared.tables:,} tables, {_int(tab.declared.registered)} registered voters ({share:.1%} of tables counted). Source: {tab.declared.source}"
         )
     if t.registered_counted:
-        lines.append(f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of the counted tables whose registered voters are known.")
+        lines.append(
+            f"Turnout {_pct(t.turnout)} over the {t.registered_counted:,} registered voters of the counted tables whose registered voters are known."
+        )
     else:
         lines.append("Turnout unknown: no counted table has known registered voters.")
     if t.conflicts:
@@ -81,20 +84,42 @@ def national_table(tab: Tabulation, *, cards: bool) -> Table:
     return table
 
 
-def units_table(tab: Tabulation, *, top: int) -> Table:
+def units_table(tab: Tabulation, *, top: int, width: int = 120) -> Table:
+    """One row per unit; numbers keep their full width and names give way when space is short."""
     e = tab.election
     lead = sorted(range(len(e.candidates)), key=lambda i: -tab.total.candidates[i])[:top]
-    conflicts = tab.total.conflicts > 0
-    table = Table(title=f"{e.name}\nby {tab.level}, {_where(tab)}", title_justify="left")
-    table.add_column(tab.level.capitalize(), no_wrap=True)
-    table.add_column("Name", overflow="fold", min_width=10)
-    heads = ["Tables", "Coverage", "Turnout", *(e.candidates[i].id for i in lead), "Others", "Valid", *(["Conflicts"] if conflicts else [])]
-    for col in heads:
-        table.add_column(col, justify="right", no_wrap=True)
-    for u in (*tab.units, tab.total):
-        if u is tab.total:
+    named = any(u.name for u in tab.units)
+    heads = [
+        tab.level.capitalize(),
+        "Name",
+        "Tables",
+        "Coverage",
+        "Turnout",
+        *(e.candidates[i].id for i in lead),
+        "Others",
+        "Valid",
+        "Conflicts",
+    ]
+    rows = [_unit_cells(u, lead, tab) for u in (*tab.units, tab.total)]
+    keep = [j for j in range(len(heads)) if (j != 1 or named) and (heads[j] != "Conflicts" or tab.total.conflicts)]
+    table = Table(
+        title=f"{e.name}\nby {tab.level}, {_where(tab)}",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    widths = {j: max(len(heads[j]) if j != 1 else 4, *(len(r[j]) for r in rows)) for j in keep}
+    room = width - sum(w for j, w in widths.items() if j != 1) - 2 * len(keep) - 1
+    for j in keep:
+        if j == 1:
+            table.add_column(heads[j], overflow="ellipsis", no_wrap=True, max_width=max(8, min(widths[j], room)))
+        else:
+            table.add_column(heads[j], justify="left" if j == 0 else "right", no_wrap=True, min_width=widths[j])
+    for i, cells in enumerate(rows):
+        if i == len(rows) - 1:
             table.add_section()
-        table.add_row(*_unit_cells(u, lead, tab)[: len(heads) + 2])
+        table.add_row(*(cells[j] for j in keep))
     return table
 
 
