@@ -102,3 +102,27 @@ def test_the_installed_command_runs(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 4 and "no store here" in done.stderr
+
+
+def test_import_names_each_bad_row_and_keeps_the_good_ones(db: Path, tmp_path: Path) -> None:
+    header = generic_header(load_election("ve2024"))
+    rows = [
+        "010101001.01,0,300," + ",".join(["1"] * 10),
+        "010101001.02,0,300,1,2",
+        "0101.01,0,3," + ",".join(["1"] * 10),
+    ]
+    out = run("import", str(write_csv(tmp_path / "mixed.csv", header, rows)), db=db)
+    assert "1 copy imported, 2 rejected" in out
+    assert "mixed.csv:3: 5 fields, the header has 13" in out
+    assert "mixed.csv:4: table: '0101.01' does not match the table ids of this election (such as 010111043.01)" in out
+
+
+def test_init_with_a_definition_file(tmp_path: Path) -> None:
+    text = load_election("ve2024").source_text.replace('id = "ve2024"', 'id = "ve2024-copy"', 1)
+    path = tmp_path / "mine.toml"
+    path.write_text(text, encoding="utf-8")
+    assert "Created" in run("init", "--election", str(path), db=tmp_path / "mine.db")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text.replace('candidate = "NM"', 'candidate = "XX"', 1), encoding="utf-8")
+    out = run("init", "--election", str(bad), db=tmp_path / "bad.db", code=2)
+    assert "bad.toml: cards[0].candidate: unknown candidate 'XX'" in out

@@ -30,6 +30,8 @@ class Geography:
     names: dict[str, dict[str, str]] = field(default_factory=dict, compare=False)
     """Known unit names per level (``names["state"]["01"] == "Distrito Capital"``)."""
     prefix_lengths: dict[str, int] | None = field(default=None, compare=False)
+    example: str | None = field(default=None, compare=False)
+    """A valid table id, shown in error messages (``geography.example`` in the TOML)."""
     """Length of each level's key when every part of the id before it has a fixed width, else None."""
 
     @classmethod
@@ -57,7 +59,12 @@ class Geography:
                 raise ElectionDefinitionError(f"unknown level {level!r}", where=f"{where}.names.{level}")
             if not isinstance(names[level], dict):
                 raise ElectionDefinitionError("expected a table of unit names", where=f"{where}.names.{level}")
-        return cls(tuple(levels), pattern, {k: dict(v) for k, v in names.items()}, _fixed_prefixes(pattern, levels))
+        example = table.get("example")
+        if example is not None and (not isinstance(example, str) or not pattern.fullmatch(example)):
+            raise ElectionDefinitionError(f"{example!r} does not match table_id", where=f"{where}.example")
+        return cls(
+            tuple(levels), pattern, {k: dict(v) for k, v in names.items()}, _fixed_prefixes(pattern, levels), example
+        )
 
     @property
     def table_level(self) -> str:
@@ -71,13 +78,19 @@ class Geography:
     def table_id(self, text: str, *, where: str = "table id") -> TableId:
         """Validate a table id against the definition."""
         if not self.pattern.fullmatch(text):
-            raise CodecError(f"{text!r} does not match {self.pattern.pattern}", where=where)
+            raise CodecError(self.mismatch(text), where=where)
         return TableId(text)
+
+    def mismatch(self, text: str) -> str:
+        """Why ``text`` is not a table id, with an example of one when the definition gives it."""
+        if self.example:
+            return f"{text!r} does not match the table ids of this election (such as {self.example})"
+        return f"{text!r} does not match {self.pattern.pattern}"
 
     def unit_key(self, table: str, level: str) -> UnitKey:
         m = self.pattern.fullmatch(table)
         if m is None:
-            raise CodecError(f"{table!r} does not match {self.pattern.pattern}", where="table id")
+            raise CodecError(self.mismatch(table), where="table id")
         end = m.end(self.check_level(level))
         if end < 0:
             raise CodecError(f"{table!r} has no {level} part", where="table id")

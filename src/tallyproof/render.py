@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rich import box
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -17,6 +19,10 @@ from tallyproof.storage.store import StoredCopy
 from tallyproof.tabulate import Tabulation, UnitTotals
 
 __all__ = ["copies_table", "import_lines", "national_table", "tabulation_csv", "units_table"]
+
+
+def _n(count: int, one: str, many: str) -> str:
+    return f"{count:,} {one if count == 1 else many}"
 
 
 def _pct(x: float | None) -> str:
@@ -183,10 +189,14 @@ def import_lines(s: ImportSummary) -> list[str]:
     if s.already:
         return [f"{s.filename}: already imported as batch {s.batch_id}; nothing added."]
     lines = [
-        f"{s.filename}: {s.accepted:,} copies imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."
+        f"{s.filename}: {_n(s.accepted, 'copy', 'copies')} imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."
     ]
+    name = Path(s.filename).name
+    for line, reason in s.problems[:10]:
+        lines.append(f"  [yellow]{escape(name)}:{line}: {escape(reason)}[/]")
     if s.rejected:
-        lines.append("  [yellow]Rejected rows are kept with their reasons: `tallyproof rejects`.[/]")
+        more = f"{s.rejected - 10:,} more; " if s.rejected > 10 else ""
+        lines.append(f"  Rejected rows are kept as received with their reasons ({more}see `tallyproof rejects`).")
     if s.overlapping:
         same = s.overlapping - len(s.differing)
         lines.append(

@@ -260,7 +260,7 @@ def _validate_tables(decoded: Decoded, data: bytes, election: Election) -> Decod
     enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
     for i in np.flatnonzero(bad).tolist():
         s, e = (int(x) for x in batch.spans[i])
-        reason = f"table: {batch.tables[i]!r} does not match {election.geography.pattern.pattern}"
+        reason = f"table: {election.geography.mismatch(batch.tables[i])}"
         decoded.rejects.append(Reject(int(batch.lines[i]), (s, e), data[s:e].decode(enc, "replace"), reason))
     decoded.rejects.sort(key=lambda r: r.line)
     decoded.batch = batch.take(np.flatnonzero(~bad))

@@ -53,6 +53,8 @@ class ImportSummary:
     """Tables of this file that already had a copy in the store."""
     differing: list[str] = field(default_factory=list)
     """Tables whose new copy gives different votes from an earlier copy."""
+    problems: list[tuple[int, str]] = field(default_factory=list)
+    """(line, reason) of every rejected row, in file order."""
 
 
 def import_file(
@@ -112,6 +114,7 @@ def import_file(
             _insert_rejects(conn, summary.batch_id, sorted(rejects, key=lambda r: r.line))
             _insert_units(conn, decoded.names)
     summary.accepted, summary.rejected, summary.warnings = int(keep.size), len(rejects), len(warnings)
+    summary.problems = sorted((r.line, r.reason) for r in rejects)
     return summary
 
 
