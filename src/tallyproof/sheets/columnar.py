@@ -21,7 +21,7 @@ import pyarrow.csv as pacsv
 
 from tallyproof.election import Election
 from tallyproof.sheets.batch import MISSING, OPTIONAL, SheetBatch, sheets_to_batch
-from tallyproof.sheets.files import Record, check_header, decode_text, detect_format, read_records
+from tallyproof.sheets.files import Record, check_header, decode_span, decode_text, detect_format, read_records
 
 __all__ = ["Decoded", "Reject", "decode_file", "registry_fast"]
 
@@ -47,6 +47,13 @@ class Decoded:
     names: dict[tuple[str, str], str] = field(default_factory=dict)
     """Unit names the file gives, keyed by (level, unit key)."""
     fast: bool = False
+
+    def reject_row(self, data: bytes, row: int, reason: str, *, table: str | None = None) -> Reject:
+        """A reject for row ``row`` of the batch, with its text as received."""
+        start, end = (int(x) for x in self.batch.spans[row])
+        return Reject(
+            int(self.batch.lines[row]), (start, end), decode_span(data, start, end, self.encoding), reason, table
+        )
 
 
 def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: str) -> Decoded:
@@ -135,8 +142,7 @@ def _fast(data: bytes, encoding: str, header: list[str], election: Election, fmt
 
 
 def _odd_reject(data: bytes, encoding: str, line: int, span: tuple[int, int], fields: int, width: int) -> Reject:
-    raw = data[span[0] : span[1]].decode("latin-1" if encoding == "latin-1" else "utf-8", "replace")
-    return Reject(line, span, raw, f"{fields} fields, the header has {width}")
+    return Reject(line, span, decode_span(data, *span, encoding), f"{fields} fields, the header has {width}")
 
 
 def _numeric_columns(header: list[str], election: Election, fmt: str) -> list[str]:
@@ -257,11 +263,8 @@ def _validate_tables(decoded: Decoded, data: bytes, election: Election) -> Decod
     bad = np.fromiter((match(t) is None for t in batch.tables), dtype=bool, count=len(batch))
     if not bad.any():
         return decoded
-    enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
     for i in np.flatnonzero(bad).tolist():
-        s, e = (int(x) for x in batch.spans[i])
-        reason = f"table: {election.geography.mismatch(batch.tables[i])}"
-        decoded.rejects.append(Reject(int(batch.lines[i]), (s, e), data[s:e].decode(enc, "replace"), reason))
+        decoded.rejects.append(decoded.reject_row(data, i, f"table: {election.geography.mismatch(batch.tables[i])}"))
     decoded.rejects.sort(key=lambda r: r.line)
     decoded.batch = batch.take(np.flatnonzero(~bad))
     return decoded

@@ -40,6 +40,7 @@ __all__ = [
     "FORMATS",
     "Record",
     "check_header",
+    "decode_span",
     "decode_text",
     "detect_format",
     "read_records",
@@ -86,6 +87,11 @@ def decode_text(data: bytes) -> tuple[str, str]:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
         return data.decode("latin-1"), "latin-1"
+
+
+def decode_span(data: bytes, start: int, end: int, encoding: str) -> str:
+    """The text of bytes ``data[start:end]`` of a file read with :func:`decode_text`'s ``encoding``."""
+    return data[start:end].decode("latin-1" if encoding == "latin-1" else "utf-8", "replace")
 
 
 def detect_format(text: str, *, where: str) -> str:

@@ -27,11 +27,12 @@ from sqlalchemy import Connection, insert, select
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, RegistryArrays, SheetBatch, check_batch
-from tallyproof.sheets.columnar import Decoded, Reject, decode_file, registry_fast
+from tallyproof.sheets.columnar import Reject, decode_file, registry_fast
 from tallyproof.sheets.files import decode_text
 from tallyproof.sheets.sheet import Source, parse_count
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now
+from tallyproof.tabulate import Registry
 
 __all__ = ["ImportSummary", "derive_registry", "import_file", "import_registry"]
 
@@ -66,7 +67,7 @@ def import_file(
     submitter: str | None = None,
     progress: Progress | None = None,
 ) -> ImportSummary:
-    """Import one file of copies (any format of :mod:`tallyproof.sheets.files`)."""
+    """Import one file of copies (any format of :mod:`tallyproof.sheets.files`) in one transaction."""
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
     existing = store.find_batch(kind="sheets", sha256=digest, source=source)
@@ -77,45 +78,76 @@ def import_file(
     with _gc_paused():
         decoded = decode_file(data, election, fmt, where=str(path))
         _step(progress, 1)
-        batch = decoded.batch
-        reg = store.registry_columns()
-        known = RegistryArrays(reg.tables, np.where(reg.registered < 0, MISSING, reg.registered))
-        found = check_batch(batch, election, registry=known if reg.tables.size else None)
-        errors = sorted({f.row for f in found if f.severity == "error"})
-        rejects = decoded.rejects + [_reject_of(data, decoded, i, [f for f in found if f.row == i]) for i in errors]
-        good = np.ones(len(batch), dtype=bool)
-        good[errors] = False
-        keep = np.flatnonzero(good)
-        warnings = [f for f in found if f.severity == "warning"]
+        keep, rejects, warnings = _judge(decoded, data, election, store.registry_columns())
         summary = ImportSummary(str(path), decoded.format, decoded.encoding, batch_id=0)
         _step(progress, 2)
         with store.write() as conn:
             first_sheet, summary.batch_id = store.next_ids(conn)
-            conn.execute(
-                insert(s.batches).values(
-                    id=summary.batch_id,
-                    kind="sheets",
-                    source=source,
-                    submitter=submitter,
-                    received_at=now(),
-                    filename=path.name,
-                    format=decoded.format,
-                    encoding=decoded.encoding,
-                    sha256=digest,
-                    size=len(data),
-                    raw=data,
-                    n_accepted=int(keep.size),
-                    n_rejected=len(rejects),
-                )
+            batch_row = {
+                "kind": "sheets",
+                "source": source,
+                "submitter": submitter,
+                "format": decoded.format,
+                "encoding": decoded.encoding,
+            }
+            _insert_batch(
+                conn, summary.batch_id, path, data, digest, batch_row, accepted=int(keep.size), rejected=len(rejects)
             )
-            _overlap(conn, summary, batch, keep)
-            ids = _insert_sheets(conn, batch, keep, first_sheet, summary.batch_id, source, progress)
+            _overlap(conn, summary, decoded.batch, keep)
+            ids = _insert_sheets(conn, decoded.batch, keep, first_sheet, summary.batch_id, source, progress)
             _insert_findings(conn, warnings, ids)
-            _insert_rejects(conn, summary.batch_id, sorted(rejects, key=lambda r: r.line))
+            _insert_rejects(conn, summary.batch_id, rejects)
             _insert_units(conn, decoded.names)
     summary.accepted, summary.rejected, summary.warnings = int(keep.size), len(rejects), len(warnings)
-    summary.problems = sorted((r.line, r.reason) for r in rejects)
+    summary.problems = [(r.line, r.reason) for r in rejects]
     return summary
+
+
+def _judge(
+    decoded: Decoded, data: bytes, election: Election, reg: Registry
+) -> tuple[np.ndarray, list[Reject], list[BatchFinding]]:
+    """Check every copy: the rows to keep, every reject (in file order) and the warnings."""
+    batch = decoded.batch
+    known = RegistryArrays(reg.tables, np.where(reg.registered < 0, MISSING, reg.registered))
+    found = check_batch(batch, election, registry=known if reg.tables.size else None)
+    reasons: dict[int, list[str]] = {}
+    for f in found:
+        if f.severity == "error":
+            reasons.setdefault(f.row, []).append(str(f))
+    rejects = decoded.rejects + [
+        decoded.reject_row(data, i, "; ".join(r), table=batch.tables[i]) for i, r in reasons.items()
+    ]
+    good = np.ones(len(batch), dtype=bool)
+    good[list(reasons)] = False
+    warnings = [f for f in found if f.severity == "warning"]
+    return np.flatnonzero(good), sorted(rejects, key=lambda r: r.line), warnings
+
+
+def _insert_batch(
+    conn: Connection,
+    batch_id: int,
+    path: Path,
+    data: bytes,
+    digest: str,
+    row: dict[str, Any],
+    *,
+    accepted: int,
+    rejected: int,
+) -> None:
+    """The file as received, byte for byte, with its SHA-256."""
+    conn.execute(
+        insert(s.batches).values(
+            id=batch_id,
+            received_at=now(),
+            filename=path.name,
+            sha256=digest,
+            size=len(data),
+            raw=data,
+            n_accepted=accepted,
+            n_rejected=rejected,
+            **row,
+        )
+    )
 
 
 def _step(progress: Progress | None, done: int) -> None:
@@ -140,19 +172,6 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
-
-
-def _reject_of(data: bytes, decoded: Decoded, row: int, found: list[BatchFinding]) -> Reject:
-    start, end = (int(x) for x in decoded.batch.spans[row])
-    enc = "latin-1" if decoded.encoding == "latin-1" else "utf-8"
-    reason = "; ".join(str(f) for f in found)
-    return Reject(
-        int(decoded.batch.lines[row]),
-        (start, end),
-        data[start:end].decode(enc, "replace"),
-        reason,
-        decoded.batch.tables[row],
-    )
 
 
 def _nullable(column: np.ndarray) -> list[int | None]:
@@ -314,23 +333,8 @@ def import_registry(store: Store, path: Path) -> ImportSummary:
     with store.write() as conn:
         _, batch_id = store.next_ids(conn)
         summary.batch_id = batch_id
-        conn.execute(
-            insert(s.batches).values(
-                id=batch_id,
-                kind="registry",
-                source="registry",
-                submitter=None,
-                received_at=now(),
-                filename=path.name,
-                format="registry",
-                encoding=encoding,
-                sha256=digest,
-                size=len(data),
-                raw=data,
-                n_accepted=len(good),
-                n_rejected=len(bad),
-            )
-        )
+        row = {"kind": "registry", "source": "registry", "submitter": None, "format": "registry", "encoding": encoding}
+        _insert_batch(conn, batch_id, path, data, digest, row, accepted=len(good), rejected=len(bad))
         listed = {t for (t,) in conn.execute(select(s.registry.c.table_id))} & good.keys()
         again = sorted(listed)
         for start in range(0, len(again), 500):

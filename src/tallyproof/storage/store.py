@@ -21,6 +21,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from tallyproof.election import Election
 from tallyproof.errors import StorageError
+from tallyproof.sheets.files import decode_span
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.storage import schema as s
 from tallyproof.tabulate import Registry, SheetColumns
@@ -295,7 +296,7 @@ def _decode_raw(r: Any) -> str:
     raw = r.get("raw")
     if raw is None:
         return ""
-    return bytes(raw).decode("latin-1" if r["encoding"] == "latin-1" else "utf-8", "replace")
+    return decode_span(bytes(raw), 0, len(raw), r["encoding"])
 
 
 def _ints(text: str | None, n: int) -> np.ndarray:
