@@ -27,7 +27,7 @@ from sqlalchemy import Connection, insert, select
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, RegistryArrays, SheetBatch, check_batch
-from tallyproof.sheets.columnar import Reject, decode_file, registry_fast
+from tallyproof.sheets.columnar import Decoded, Reject, decode_file, registry_fast
 from tallyproof.sheets.files import decode_text
 from tallyproof.sheets.sheet import Source, parse_count
 from tallyproof.storage import schema as s
