@@ -339,6 +339,26 @@ def test_row_with_a_quoted_newline_is_one_record() -> None:
     assert len(records) == 5 and all(r.sheet is not None for r in records)
     assert ("municipality", "MP.\nURDANETA") in records[1].names
     assert records[1].raw.count("\n") == 2
+    assert [r.line for r in records] == [2, 3, 5, 6, 7]  # a record is numbered by its first line
+
+
+def test_json_candidates_must_be_the_card_sums() -> None:
+    cards = {c.id: 1 for c in VE2024.cards}
+    good = {
+        c.id: n
+        for c, n in zip(
+            VE2024.candidates, TallySheet.from_cards(VE2024, "010101001.01", [1] * 38).candidates, strict=True
+        )
+    }  # type: ignore[arg-type]
+    wrong = {**good, "NM": good["NM"] + 1}
+    for cands, error in ((good, None), (wrong, "candidates: candidate counts are not the sums of the card counts")):
+        line = json.dumps({"table": "010101001.01", "cards": cards, "candidates": cands})
+        (record,) = list(read_records(line + "\n", VE2024, "jsonl", where="x.jsonl"))
+        assert record.error == error
+    (record,) = list(
+        read_records('{"table": "010101001.01", "acta_id": 7, "candidates": {}}\n', VE2024, "jsonl", where="x")
+    )
+    assert record.error == "acta_id: 7 is not a string"
 
 
 def test_presidential_otros_mismatch() -> None:

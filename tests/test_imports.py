@@ -9,6 +9,7 @@ from pathlib import Path
 
 from conftest import FIXTURES, generic_header, write_csv
 from tallyproof.election import Election
+from tallyproof.sheets.sheet import Source
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import tabulate
@@ -133,3 +134,14 @@ def test_unit_names_are_learned_from_the_files(make_store: Callable[..., Store])
     names = store.unit_names()
     assert names["state"]["01"] == "Distrito Capital"  # from the definition, not overwritten
     assert names["municipality"]["0101"] == "MP. BLVNO LIBERTADOR"
+
+
+def test_copies_from_different_sources_are_all_kept(make_store: Callable[..., Store]) -> None:
+    store = make_store()
+    witness = import_file(store, V2, source=Source.WITNESS, submitter="mission A")
+    official = import_file(store, V2, source=Source.OFFICIAL)
+    assert not official.already and official.overlapping == witness.accepted
+    table = sorted(keys(V2, "latin-1"))[0]
+    copies = store.copies(table)
+    assert [(c.source, c.submitter) for c in copies] == [("witness", "mission A"), ("official", None)]
+    assert copies[0].digest == copies[1].digest  # same content, whatever the source

@@ -170,17 +170,18 @@ def _read_csv(
             yield Record(reader.line_num, "".join(lines.current), error=f"CSV: {exc}")
             continue
         raw = "".join(lines.current)
+        first = reader.line_num - len(lines.current) + 1  # a quoted field may span lines
         if not row or row == [""]:
             continue
         if len(row) != width:
-            yield Record(reader.line_num, raw, error=f"{len(row)} fields, the header has {width}")
+            yield Record(first, raw, error=f"{len(row)} fields, the header has {width}")
             continue
         try:
             sheet, names = decode(dict(zip(header, row, strict=True)), election)
         except CodecError as exc:
-            yield Record(reader.line_num, raw, error=str(exc))
+            yield Record(first, raw, error=str(exc))
             continue
-        yield Record(reader.line_num, raw, sheet=sheet, names=names)
+        yield Record(first, raw, sheet=sheet, names=names)
 
 
 def check_header(header: list[str], fmt: str, election: Election, *, where: str) -> None:
@@ -284,12 +285,19 @@ def _from_json(line: str, election: Election) -> tuple[TallySheet, tuple[tuple[s
         raise CodecError("expected an object with a string 'table'", where="table")
     table = election.geography.table_id(obj["table"], where="table")
     extra: dict[str, Any] = {k: _json_count(obj.get(k), k) for k in _EXTRA}
-    extra["acta_id"] = obj.get("acta_id")
-    cards = obj.get("cards")
+    acta = obj.get("acta_id")
+    if acta is not None and not isinstance(acta, str):
+        raise CodecError(f"{acta!r} is not a string", where="acta_id")
+    extra["acta_id"] = acta
+    cards, cands = obj.get("cards"), obj.get("candidates")
     if cards is not None:
         counts = [_json_count(_need(cards, c.id, "cards"), f"cards.{c.id}") for c in election.cards]
-        return TallySheet.from_cards(election, table, counts, **extra), ()
-    cands = obj.get("candidates")
+        sheet = TallySheet.from_cards(election, table, counts, **extra)
+        if cands is not None:
+            stated = tuple(_json_count(_need(cands, c.id, "candidates"), f"candidates.{c.id}") for c in election.candidates)
+            if stated != sheet.candidates:
+                raise CodecError("candidate counts are not the sums of the card counts", where="candidates")
+        return sheet, ()
     counts = [_json_count(_need(cands, c.id, "candidates"), f"candidates.{c.id}") for c in election.candidates]
     return TallySheet(table=table, candidates=tuple(counts), **extra), ()
 
