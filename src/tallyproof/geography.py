@@ -96,7 +96,7 @@ class Geography:
             raise CodecError(f"{table!r} has no {level} part", where="table id")
         return UnitKey(table[:end])
 
-    def unit_keys(self, tables: Sequence[str], level: str) -> np.ndarray:
+    def unit_keys(self, tables: Sequence[str] | np.ndarray, level: str) -> np.ndarray:
         """The unit key of every table at ``level``, as a NumPy string array.
 
         Fast path: when every part of the id up to this level has a fixed width
@@ -104,12 +104,12 @@ class Geography:
         NumPy cuts off all at once.
         """
         self.check_level(level)
-        arr = np.asarray(tables, dtype=str)
+        arr = tables if isinstance(tables, np.ndarray) else np.asarray(tables, dtype=str)
         if arr.size == 0:
             return arr
         if self.prefix_lengths is not None and level in self.prefix_lengths:
             return arr.astype(f"<U{max(self.prefix_lengths[level], 1)}")
-        return np.asarray([self.unit_key(t, level) for t in arr.tolist()], dtype=str)
+        return np.asarray([self.unit_key(str(t), level) for t in arr.tolist()], dtype=str)
 
     def name(self, level: str, key: str) -> str | None:
         return self.names.get(level, {}).get(key)

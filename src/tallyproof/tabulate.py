@@ -33,6 +33,7 @@ class SheetColumns:
     ids: np.ndarray
     tables: np.ndarray
     sources: np.ndarray
+    """Source of each copy, as str or ASCII bytes."""
     candidates: np.ndarray
     cards: np.ndarray
     """Per-card counts (zeros where a copy has none); zero columns when not loaded."""
@@ -164,6 +165,13 @@ class Tabulation:
         }
 
 
+def _table_groups(tables: np.ndarray) -> np.ndarray:
+    """An integer per table id that sorts like the ids (cheap when they already come sorted)."""
+    if tables.size < 2 or bool(np.all(tables[1:] >= tables[:-1])):
+        return np.cumsum(np.r_[True, tables[1:] != tables[:-1]])
+    return np.unique(tables, return_inverse=True)[1]
+
+
 def choose_copies(cols: SheetColumns, preference: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Index of the counted copy of each table, and whether that table has conflicting copies.
 
@@ -172,15 +180,17 @@ def choose_copies(cols: SheetColumns, preference: Sequence[str]) -> tuple[np.nda
     gives different candidate or null votes.
     """
     rank = np.full(len(cols.ids), len(preference), dtype=np.int64)
+    as_bytes = cols.sources.dtype.kind == "S"
     for i, source in enumerate(preference):
-        rank[cols.sources == source] = i
+        rank[cols.sources == (source.encode() if as_bytes else source)] = i
     keep = np.flatnonzero(rank < len(preference))
-    order = keep[np.lexsort((-cols.ids[keep], rank[keep], cols.tables[keep]))]
-    if order.size == 0:
-        return order, np.zeros(0, dtype=bool)
+    if keep.size == 0:
+        return keep, np.zeros(0, dtype=bool)
+    order = keep[np.lexsort((-cols.ids[keep], rank[keep], _table_groups(cols.tables[keep])))]
     tables, ranks = cols.tables[order], rank[order]
-    starts = np.flatnonzero(np.r_[True, tables[1:] != tables[:-1]])
-    group = np.cumsum(np.r_[True, tables[1:] != tables[:-1]]) - 1
+    new = np.r_[True, tables[1:] != tables[:-1]]
+    starts = np.flatnonzero(new)
+    group = np.cumsum(new) - 1
     head = order[starts][group]
     same_rank = ranks == rank[head]
     differs = np.any(cols.candidates[order] != cols.candidates[head], axis=1)
@@ -216,8 +226,8 @@ def tabulate(
         reg = Registry(reg.tables[keep_r], reg.registered[keep_r])
     known = registry.tables.size > 0
     rows = _row_measures(counted, conflict, reg, known)
-    keys_c = geo.unit_keys(counted.tables.tolist(), level)
-    keys_r = geo.unit_keys(reg.tables.tolist(), level)
+    keys_c = geo.unit_keys(counted.tables, level)
+    keys_r = geo.unit_keys(reg.tables, level)
     units = _units(keys_c, keys_r, names.get(level, {}), counted, rows, reg, known)
     total = _units(
         np.full(keys_c.size, "total"),
@@ -254,16 +264,16 @@ def _filter(
     return keep
 
 
-def _registered_of(counted: SheetColumns, reg: Registry) -> np.ndarray:
-    """Registered voters of each counted table: the registry's figure, else the copy's, else -1."""
-    out = counted.registered.copy()
-    if reg.tables.size:
-        pos = np.minimum(np.searchsorted(reg.tables, counted.tables), reg.tables.size - 1)
-        hit = reg.tables[pos] == counted.tables
-        from_reg = reg.registered[pos]
-        use = hit & (from_reg >= 0)
-        out[use] = from_reg[use]
-    return out
+def _in_registry(counted: SheetColumns, reg: Registry) -> tuple[np.ndarray, np.ndarray]:
+    """For each counted table: is it in the registry, and its registered voters there (-1 if unknown)."""
+    n = len(counted.tables)
+    if reg.tables.size == 0:
+        return np.zeros(n, bool), np.full(n, -1, np.int64)
+    if np.array_equal(counted.tables, reg.tables):  # the usual case: a copy of every table
+        return np.ones(n, bool), reg.registered
+    pos = np.minimum(np.searchsorted(reg.tables, counted.tables), reg.tables.size - 1)
+    hit = reg.tables[pos] == counted.tables
+    return hit, np.where(hit, reg.registered[pos], -1)
 
 
 # Columns of the per-row measures summed for every unit.
@@ -273,14 +283,11 @@ _COUNTED, _CARD_TABLES, _OUTSIDE, _REG_COUNTED, _CAST_REG, _NULL, _BLANK, _CONFL
 def _row_measures(c: SheetColumns, conflict: np.ndarray, reg: Registry, known: bool) -> np.ndarray:
     """An (n, 8) int64 matrix of what each counted table adds to its unit's totals."""
     n = len(c.tables)
-    registered = _registered_of(c, reg)
+    in_registry, listed = _in_registry(c, reg)
+    registered = np.where(listed >= 0, listed, c.registered)  # the registry's figure, else the copy's
     has_reg = registered >= 0
     null, blank = np.clip(c.null, 0, None), np.clip(c.blank, 0, None)
     cast = c.candidates.sum(axis=1) + null + blank
-    inside = np.searchsorted(reg.tables, c.tables) if reg.tables.size else np.zeros(n, np.int64)
-    in_registry = (
-        reg.tables[np.minimum(inside, reg.tables.size - 1)] == c.tables if reg.tables.size else np.zeros(n, bool)
-    )
     out = np.zeros((n, 8), dtype=np.int64)
     out[:, _COUNTED] = 1
     out[:, _CARD_TABLES] = c.has_cards

@@ -168,13 +168,14 @@ class Store:
         if sources:
             where, params = f" WHERE source IN ({', '.join('?' * len(sources))})", tuple(sources)
         sql = (
-            "SELECT count(*), group_concat(id), group_concat(table_id, char(10)), group_concat(source, char(10)), "
+            "SELECT count(*), group_concat(id), group_concat(table_id, char(10)), group_concat(batch_id), "
             "group_concat(hex(candidates), ''), group_concat(cards IS NOT NULL, ''), group_concat(coalesce(null_votes, -1)), "
             f"group_concat(coalesce(blank_votes, -1)), group_concat(coalesce(registered, -1)) FROM sheets{where}"
         )
         with self._read() as conn:
             row = conn.exec_driver_sql(sql, params).one()
-            cols = _from_aggregates(row, len(election.candidates))
+            batch_source = dict(conn.exec_driver_sql("SELECT id, source FROM batches").fetchall())
+            cols = _from_aggregates(row, len(election.candidates), batch_source)
             if cards and len(cols.ids):
                 ordered = conn.exec_driver_sql(
                     f"SELECT id, coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id",
@@ -304,18 +305,33 @@ def _ints(text: str | None, n: int) -> np.ndarray:
     return np.fromstring(text, sep=",", dtype=np.int64) if n and text else np.zeros(0, np.int64)
 
 
-def _from_aggregates(row: Any, n_cand: int) -> SheetColumns:
-    n, ids, tables, sources, cand, has, nulls, blanks, regs = row
+def _strings(text: str | None, n: int) -> np.ndarray:
+    """Strings joined by line breaks; all at once when they share one length and are ASCII."""
+    if not n or text is None:
+        return np.zeros(0, dtype=str)
+    width = text.find("\n") if n > 1 else len(text)
+    if len(text) + 1 == n * (width + 1) and text.isascii():
+        cells = np.frombuffer((text + "\n").encode("ascii"), dtype=f"S{width + 1}")
+        if bool(np.all(cells.view(np.uint8).reshape(n, width + 1)[:, -1] == 10)):
+            return cells.astype(f"S{max(width, 1)}").astype(f"U{max(width, 1)}")
+    out = np.asarray(text.split("\n"), dtype=str)
+    if out.size != n:
+        raise StorageError("a table id contains a line break", where="sheets.table_id")
+    return out
+
+
+def _from_aggregates(row: Any, n_cand: int, batch_source: dict[int, str]) -> SheetColumns:
+    n, ids, tables, batch_ids, cand, has, nulls, blanks, regs = row
     ids_a = _ints(ids, n)
     order = np.argsort(ids_a, kind="stable")
-    table_a = np.asarray(tables.split("\n") if n else [], dtype=str)
-    if table_a.size != n:
-        raise StorageError("a table id contains a line break", where="sheets.table_id")
+    batches = _ints(batch_ids, n)
+    known = np.asarray(sorted(batch_source), dtype=np.int64)
+    names = np.asarray([batch_source[b].encode() for b in known.tolist()], dtype=bytes)  # 1 byte a character
     cols = SheetColumns(
         ids=ids_a,
-        tables=table_a,
-        sources=np.asarray(sources.split("\n") if n else [], dtype=str),
-        candidates=np.frombuffer(bytes.fromhex(cand or ""), dtype="<i4").reshape(n, n_cand).astype(np.int64),
+        tables=_strings(tables, n),
+        sources=names[np.searchsorted(known, batches)] if n else np.zeros(0, dtype=str),
+        candidates=np.frombuffer(bytes.fromhex(cand or ""), dtype="<i4").reshape(n, n_cand),
         cards=np.zeros((n, 0), np.int32),
         has_cards=np.frombuffer((has or "").encode(), dtype=np.uint8) == ord("1"),
         null=_ints(nulls, n),
