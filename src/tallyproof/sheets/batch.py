@@ -138,8 +138,8 @@ def _sha256_rows(heads: list[bytes], vec: np.ndarray) -> list[Digest]:
     if len({len(h) for h in heads}) == 1:
         head = np.frombuffer(b"".join(heads), dtype=np.uint8).reshape(len(heads), -1)
         messages = np.concatenate([head, vec.view(np.uint8).reshape(len(heads), width)], axis=1)
-        buf, step = messages.tobytes(), messages.shape[1]
-        return [Digest(sha(buf[i : i + step]).hexdigest()) for i in range(0, len(buf), step)]
+        view, step = memoryview(messages.tobytes()), messages.shape[1]
+        return [Digest(sha(view[i : i + step]).hexdigest()) for i in range(0, len(view), step)]
     buf = vec.tobytes()
     return [Digest(sha(h + buf[j * width : (j + 1) * width]).hexdigest()) for j, h in enumerate(heads)]
 
@@ -173,20 +173,29 @@ def check_batch(
     return sorted(out, key=lambda f: f.row)
 
 
+def _out_of_range(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of counts above :data:`LIMIT` and of negative counts (one pass when there are none)."""
+    if matrix.size == 0 or (matrix.min() >= 0 and matrix.max() <= LIMIT):
+        empty = np.zeros((0, 2), dtype=np.int64)
+        return empty, empty
+    return np.argwhere(matrix > LIMIT), np.argwhere(matrix < 0)
+
+
 def _negatives(batch: SheetBatch, election: Election) -> list[BatchFinding]:
+    """Counts below zero or above :data:`LIMIT` (absent cards are zeros, never flagged)."""
     out: list[BatchFinding] = []
-    columns: list[tuple[str, np.ndarray]] = [
-        ("candidates", batch.candidates),
-        ("cards", np.where(batch.has_cards[:, None], batch.cards, 0)),
-    ]
-    for name, matrix in columns:
-        for i, j in np.argwhere(matrix > LIMIT).tolist():
+    for name, matrix, ids in (
+        ("candidates", batch.candidates, election.candidates),
+        ("cards", batch.cards, election.cards),
+    ):
+        large, negative = _out_of_range(matrix)
+        for i, j in large.tolist():
             out.append(BatchFinding(i, "too-large", "error", f"{name}[{j}]", f"count {matrix[i, j]} is above {LIMIT}"))
-        for i, j in np.argwhere(matrix < 0).tolist():
-            ids = election.candidates if name == "candidates" else election.cards
-            out.append(
-                BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})")
-            )
+        for i, j in negative.tolist():
+            if name == "candidates" or batch.has_cards[i]:
+                out.append(
+                    BatchFinding(i, "negative", "error", f"{name}[{j}]", f"negative count {matrix[i, j]} ({ids[j].id})")
+                )
     for name in OPTIONAL:
         col = batch.optional[name]
         for i in np.flatnonzero((col < 0) & (col != MISSING)).tolist():

@@ -14,13 +14,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tallyproof.election import Election
-from tallyproof.sheets.batch import MISSING, OPTIONAL, SheetBatch, sheets_to_batch
+from tallyproof.sheets.batch import LIMIT, MISSING, OPTIONAL, SheetBatch, sheets_to_batch
 from tallyproof.sheets.files import Record, check_header, decode_span, decode_text, detect_format, read_records
 
 __all__ = ["Decoded", "Reject", "decode_file", "registry_fast"]
@@ -58,7 +60,10 @@ class Decoded:
 
 def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: str) -> Decoded:
     """Every copy of a file, and every row that is not one, with the reason."""
-    text, encoding = decode_text(data)
+    if data.isascii():  # the usual case for files of counts: no need to decode it all up front
+        text, encoding = data[:65536].decode("ascii"), "utf-8"
+    else:
+        text, encoding = decode_text(data)
     if fmt == "auto":
         fmt = detect_format(text, where=where)
     if fmt in ("csv", "ve-resultados"):
@@ -67,6 +72,8 @@ def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: st
         fast = _fast(data, encoding, header, election, fmt)
         if fast is not None:
             return fast
+    if data.isascii():
+        text = data.decode("ascii")
     records = list(read_records(text, election, fmt, where=where))
     return _from_records(records, data, encoding, election, fmt)
 
@@ -193,8 +200,19 @@ def _ints(table: pa.Table, column: str, n: int) -> np.ndarray:
     return np.asarray(col.to_numpy(), dtype=np.int64)
 
 
-def _matrix(table: pa.Table, columns: list[str], n: int) -> np.ndarray:
-    out = np.empty((n, len(columns)), dtype=np.int64, order="F")  # filled column by column
+def _matrix(table: pa.Table, columns: list[str], n: int, *, narrow: bool = False) -> np.ndarray:
+    """Count columns side by side, filled column by column. With ``narrow``, int32 when every value
+    fits (larger counts are rejected later, so they must not wrap on the way), else int64."""
+    dtype: type[np.signedinteger[Any]] = np.int64
+    if narrow:
+        ranges = [pc.min_max(table.column(c)) if c in table.column_names else None for c in columns]
+        fits = all(
+            r is not None and r["min"].as_py() is not None and -LIMIT <= r["min"].as_py() and r["max"].as_py() <= LIMIT
+            for r in ranges
+        )
+        no_nulls = all(table.column(c).null_count == 0 for c in columns if c in table.column_names)
+        dtype = np.int32 if fits and no_nulls else np.int64
+    out = np.empty((n, len(columns)), dtype=dtype, order="F")
     for j, column in enumerate(columns):
         out[:, j] = _ints(table, column, n)
     return out
@@ -204,7 +222,7 @@ def _build(table: pa.Table, election: Election, fmt: str) -> tuple[SheetBatch, d
     n = table.num_rows
     cand_cols = [c.id if fmt == "ve-resultados" else f"candidate:{c.id}" for c in election.candidates]
     cand = _matrix(table, cand_cols, n)
-    cards = _matrix(table, [f"card:{c.id}" for c in election.cards], n)
+    cards = _matrix(table, [f"card:{c.id}" for c in election.cards], n, narrow=True)
     present = cards != MISSING
     has_cards = present.all(axis=1)
     if not has_cards.all():
@@ -224,11 +242,12 @@ def _build(table: pa.Table, election: Election, fmt: str) -> tuple[SheetBatch, d
     if fmt == "ve-resultados":
         tables, actas, names = _resultados_ids(table, election)
     else:
-        tables = table.column("table").to_pylist()
+        column = pc.utf8_trim_whitespace(table.column("table"))
+        tables = column.to_pylist()
         actas = table.column("acta_id").to_pylist() if "acta_id" in table.column_names else [None] * n
         actas = [a or None for a in actas]
         names = {}
-    return SheetBatch([t.strip() for t in tables], cand, cards, has_cards, optional, actas), names
+    return SheetBatch(tables, cand, cards, has_cards, optional, actas), names
 
 
 def _card_sums(cards: np.ndarray, election: Election) -> np.ndarray:
@@ -257,10 +276,21 @@ def _resultados_ids(
     return tables, [None] * len(tables), names
 
 
+def _mismatched(tables: list[str], election: Election) -> np.ndarray:
+    """Which ids do not match the election's pattern: with Arrow's RE2 when it accepts the pattern
+    (it runs in C++), else with Python's ``re``."""
+    pattern = election.geography.pattern
+    try:
+        ok = pc.match_substring_regex(pa.array(tables, type=pa.string()), pattern=f"^(?:{pattern.pattern})$")
+        return ~np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return np.fromiter((pattern.fullmatch(t) is None for t in tables), dtype=bool, count=len(tables))
+
+
 def _validate_tables(decoded: Decoded, data: bytes, election: Election) -> Decoded:
     """Rows whose table id does not fit the election become rejects."""
-    batch, match = decoded.batch, election.geography.pattern.fullmatch
-    bad = np.fromiter((match(t) is None for t in batch.tables), dtype=bool, count=len(batch))
+    batch = decoded.batch
+    bad = _mismatched(batch.tables, election)
     if not bad.any():
         return decoded
     for i in np.flatnonzero(bad).tolist():

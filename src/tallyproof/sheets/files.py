@@ -294,7 +294,9 @@ def _from_json(line: str, election: Election) -> tuple[TallySheet, tuple[tuple[s
         counts = [_json_count(_need(cards, c.id, "cards"), f"cards.{c.id}") for c in election.cards]
         sheet = TallySheet.from_cards(election, table, counts, **extra)
         if cands is not None:
-            stated = tuple(_json_count(_need(cands, c.id, "candidates"), f"candidates.{c.id}") for c in election.candidates)
+            stated = tuple(
+                _json_count(_need(cands, c.id, "candidates"), f"candidates.{c.id}") for c in election.candidates
+            )
             if stated != sheet.candidates:
                 raise CodecError("candidate counts are not the sums of the card counts", where="candidates")
         return sheet, ()

@@ -174,10 +174,6 @@ def _read_bytes(path: Path) -> bytes:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
 
 
-def _nullable(column: np.ndarray) -> list[int | None]:
-    return [None if v == MISSING else v for v in column.tolist()]
-
-
 def _blobs(matrix: np.ndarray) -> list[bytes]:
     width = matrix.shape[1] * 4
     buf = np.ascontiguousarray(matrix, dtype="<i4").tobytes()
@@ -233,7 +229,7 @@ def _rows(batch: SheetBatch, part: np.ndarray, first: int, batch_id: int, source
             chunk.acta_ids,
             _blobs(chunk.candidates),
             cards,
-            *(_nullable(chunk.optional[f]) for f in OPTIONAL),
+            *(chunk.optional[f].tolist() for f in OPTIONAL),
             chunk.spans[:, 0].tolist(),
             chunk.spans[:, 1].tolist(),
             strict=True,
@@ -259,7 +255,9 @@ def _bulk(conn: Connection, n: int) -> Iterator[None]:
 
 _INSERT_SHEET = (
     "INSERT INTO sheets (id, batch_id, line, table_id, source, digest, acta_id, candidates, cards, null_votes, "
-    "blank_votes, registered, valid_stated, voters, raw_start, raw_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "blank_votes, registered, valid_stated, voters, raw_start, raw_end) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    + ", ".join([f"NULLIF(?, {MISSING})"] * len(OPTIONAL))  # a field the copy does not give is NULL
+    + ", ?, ?)"
 )
 
 

@@ -395,6 +395,8 @@ def _sqlite_transactions(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA page_size=16384")  # takes effect only when the file is created
+        cur.execute("PRAGMA cache_size=-131072")  # 128 MiB: a bulk load neither spills nor re-reads pages
         cur.close()
 
     @event.listens_for(engine, "begin")
