@@ -35,7 +35,8 @@ docs: $(BIN)/tallyproof
 	$(BIN)/cog -r README.md
 
 bench: $(BIN)/tallyproof
-	$(BIN)/python bench/bench_core.py
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/python bench/bench_core.py --record
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
