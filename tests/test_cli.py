@@ -49,6 +49,7 @@ def test_show_compare_export_rejects(db: Path, tmp_path: Path) -> None:
     run("import", str(FIXTURES / "resultados_v2_sample.csv"), str(FIXTURES / "resultados_v1_sample.csv"), db=db)
     out = run("show", "010111001.02", db=db)
     assert "2 copies" in out and "Edmundo González" in out
+    assert "As received" in out and "10111001,2," in out  # the row's own text, from the stored file
     assert "0 differ" in run("compare", db=db)
     exported = tmp_path / "all.jsonl"
     run("export", "--format", "jsonl", "--output", str(exported), db=db)

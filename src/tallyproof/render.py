@@ -243,6 +243,7 @@ def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
     table.add_row("Acta id", *(c.sheet.acta_id or "" for c in copies))
     table.add_row("Digest", *(c.digest[:16] for c in copies))
     table.add_row("Findings", *("\n".join(c.findings) for c in copies))
+    table.add_row("As received", *(Text(c.raw.rstrip("\r\n"), style="dim", overflow="fold") for c in copies))
     return table
 
 
