@@ -9,7 +9,8 @@ CLI and the server can report it once, at their edge::
     │   ├── ElectionDefinitionError exit 2   an election TOML is invalid (names the key)
     │   └── CodecError              exit 2   a payload or row cannot be decoded (names the field)
     ├── UnknownError                exit 3   a table, unit or source that does not exist
-    └── StorageError                exit 4   the database cannot be opened or written
+    ├── StorageError                exit 4   the database cannot be opened or written
+    └── LedgerError                 exit 5   a Merkle proof, checkpoint or log does not verify
 
 Anomalies in the *data* (counts that do not add up, votes above registered voters)
 are never exceptions: :func:`tallyproof.sheets.sheet.check` returns them as findings.
@@ -23,6 +24,7 @@ __all__ = [
     "CodecError",
     "ElectionDefinitionError",
     "InputError",
+    "LedgerError",
     "StorageError",
     "TallyproofError",
     "UnknownError",
@@ -75,3 +77,10 @@ class StorageError(TallyproofError):
 
     exit_code = 4
     http_status = 503
+
+
+class LedgerError(TallyproofError):
+    """A proof, a checkpoint or the log itself does not verify; says what was expected and what was found."""
+
+    exit_code = 5
+    http_status = 409

@@ -1,0 +1,1 @@
+"""The append-only, tamper-evident log of published tally sheets (RFC 9162 Merkle trees)."""
