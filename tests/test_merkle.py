@@ -58,7 +58,7 @@ PROOF_2_5 = [H(p) for p in next(c for c in V["consistency"] if (c["size1"], c["s
 
 def test_negative_inclusion_vectors() -> None:
     """MT-4: wrong leaf, index off by one, wrong tree size: each must fail, naming what was computed."""
-    with pytest.raises(LedgerError, match="computed root .* but expected 5dc9da79"):
+    with pytest.raises(LedgerError, match=r"computed root .* but expected 5dc9da79"):
         verify_inclusion(b"WrongLeaf", 0, 8, PROOF_0_8, ROOTS[8])
     with pytest.raises(LedgerError, match="computed root"):
         verify_inclusion(leaf_hash(LEAVES[0]), 1, 8, PROOF_0_8, ROOTS[8])

@@ -163,21 +163,24 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
     """Check that the tree of ``size2`` with ``root2`` extends the tree of ``size1`` with ``root1`` (RFC 9162 §2.1.4.2)."""
     if not 0 <= size1 <= size2:
         raise LedgerError(f"size {size1} is greater than size {size2}", where="consistency proof")
-    if size1 == size2:
+    if size1 in (0, size2):
         if proof:
-            raise LedgerError("a proof between equal sizes must be empty", where="consistency proof")
-        if root1 != root2:
-            raise LedgerError(
-                f"equal sizes but roots differ: {root1.hex()} and {root2.hex()}", where="consistency proof"
-            )
-        return
-    if size1 == 0:
-        if proof:
-            raise LedgerError("a proof from the empty tree must be empty", where="consistency proof")
+            raise LedgerError(f"a proof from size {size1} to {size2} must be empty", where="consistency proof")
+        if size1 == size2 and root1 != root2:
+            raise LedgerError(f"equal sizes but roots differ: {root1.hex()} and {root2.hex()}", where="consistency proof")
         return
     if not proof:
         raise LedgerError("empty proof", where="consistency proof")
-    path = list(proof)
+    fr, sr = _consistency_roots(size1, size2, root1, list(proof))
+    if fr != root1:
+        raise LedgerError(f"computed old root {fr.hex()} but expected {root1.hex()}", where="consistency proof")
+    if sr != root2:
+        raise LedgerError(f"computed new root {sr.hex()} but expected {root2.hex()}", where="consistency proof")
+
+
+def _consistency_roots(size1: int, size2: int, root1: bytes, path: list[bytes]) -> tuple[bytes, bytes]:
+    """Steps 1-5 of RFC 9162 §2.1.4.2: the old and new roots the proof leads to."""
+    count = len(path)
     if size1 & (size1 - 1) == 0:  # a power of two: the old root is the first node of the path
         path.insert(0, root1)
     fn, sn = size1 - 1, size2 - 1
@@ -186,7 +189,7 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise LedgerError(f"the proof has {len(proof)} hashes, more than needed", where="consistency proof")
+            raise LedgerError(f"the proof has {count} hashes, more than needed", where="consistency proof")
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
             while not fn & 1 and fn != 0:
@@ -195,8 +198,5 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise LedgerError(f"the proof has {len(proof)} hashes, too few", where="consistency proof")
-    if fr != root1:
-        raise LedgerError(f"computed old root {fr.hex()} but expected {root1.hex()}", where="consistency proof")
-    if sr != root2:
-        raise LedgerError(f"computed new root {sr.hex()} but expected {root2.hex()}", where="consistency proof")
+        raise LedgerError(f"the proof has {count} hashes, too few", where="consistency proof")
+    return fr, sr
