@@ -10,7 +10,8 @@ CLI and the server can report it once, at their edge::
     │   └── CodecError              exit 2   a payload or row cannot be decoded (names the field)
     ├── UnknownError                exit 3   a table, unit or source that does not exist
     ├── StorageError                exit 4   the database cannot be opened or written
-    └── LedgerError                 exit 5   a Merkle proof, checkpoint or log does not verify
+    ├── LedgerError                 exit 5   a Merkle proof, checkpoint or log does not verify
+    └── SignatureError              exit 6   a signature, key or key binding does not verify
 
 Anomalies in the *data* (counts that do not add up, votes above registered voters)
 are never exceptions: :func:`tallyproof.sheets.sheet.check` returns them as findings.
@@ -25,6 +26,7 @@ __all__ = [
     "ElectionDefinitionError",
     "InputError",
     "LedgerError",
+    "SignatureError",
     "StorageError",
     "TallyproofError",
     "UnknownError",
@@ -84,3 +86,10 @@ class LedgerError(TallyproofError):
 
     exit_code = 5
     http_status = 409
+
+
+class SignatureError(TallyproofError):
+    """A signature does not verify, a key is malformed, or a key is not bound to what it signed."""
+
+    exit_code = 6
+    http_status = 422
