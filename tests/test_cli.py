@@ -127,3 +127,43 @@ def test_init_with_a_definition_file(tmp_path: Path) -> None:
     bad.write_text(text.replace('candidate = "NM"', 'candidate = "XX"', 1), encoding="utf-8")
     out = run("init", "--election", str(bad), db=tmp_path / "bad.db", code=2)
     assert "bad.toml: cards[0].candidate: unknown candidate 'XX'" in out
+
+
+HEADER = "table,null,candidate:NM,candidate:LM,candidate:JABE,candidate:JOBR,candidate:AE,candidate:CF,candidate:DC,candidate:EG,candidate:EM,candidate:BERA"
+
+
+def test_review_findings_stay_fixed(db: Path, tmp_path: Path) -> None:
+    """Inputs a reviewer used to break the import: each now gives a named error or a reject."""
+    ones = ",1" * 9
+    files = {
+        "hex.csv": f"{HEADER}\n010101001.01,0,0x10{ones}\n",
+        "huge.csv": f"{HEADER}\n010101001.02,0,99999999999999999999{ones}\n",
+        "markup.csv": f"{HEADER}\n010101001.03,0,abc[/red]{ones}\n",
+    }
+    paths = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        paths.append(str(tmp_path / name))
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + HEADER.encode() + b"\n\xd1\n")
+    out = run("import", *paths, str(tmp_path / "bom.csv"), str(tmp_path / "missing.csv"), db=db, code=2)
+    assert "'0x10' is not a number" in out
+    assert "99999999999999999999 is out of range" in out
+    assert "'abc[/red]' is not a number" in out
+    assert "starts with a UTF-8 byte-order mark but byte" in out and "No such file" in out
+    assert "abc[/red]" in run("rejects", db=db)
+    assert "0 copies" not in run("tabulate", db=db)
+
+
+def test_repeated_tables_in_one_file_are_reported(db: Path, tmp_path: Path) -> None:
+    ones = ",1" * 9
+    rows = [f"010101001.01,0,1{ones}", f"010101001.01,0,1{ones}", f"010101001.02,0,1{ones}", f"010101001.02,0,5{ones}"]
+    out = run("import", str(write_csv(tmp_path / "dups.csv", HEADER, rows)), db=db)
+    assert "2 tables appear more than once in this file; 1 of them with different votes: 010101001.02" in out
+
+
+def test_a_name_shared_by_several_units_must_be_a_key(db: Path) -> None:
+    run("import", str(FIXTURES / "resultados_v1_sample.csv"), db=db)
+    data = json.loads(run("tabulate", "--format", "json", "--where", "state=distrito capital", db=db))
+    assert data["total"]["tables_counted"] > 0  # accents and case do not matter
+    out = run("tabulate", "--where", "state=NOWHERE", db=db, code=3)
+    assert "no table matches state=NOWHERE" in out

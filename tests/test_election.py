@@ -265,7 +265,38 @@ def test_datetime_is_accepted_as_a_date() -> None:
 
 
 def test_missing_election_table() -> None:
-    _invalid(MINIMAL.replace("[election]", "[elections]"), "x.toml: election", "^missing key$")
+    _invalid(MINIMAL.replace("[election]", "[elections]"), "x.toml: elections", "^unknown key 'elections'")
+
+
+@pytest.mark.parametrize(
+    ("change", "where", "message"),
+    [
+        (
+            lambda t: t.replace("[geography]", "[geography]\nexmple = 'x'"),
+            "x.toml: geography.exmple",
+            "unknown key 'exmple'",
+        ),
+        (lambda t: t + "\n[declard]\ntables = 1\n", "x.toml: declard", "unknown key 'declard'"),
+        (lambda t: t.replace('id = "P1"', 'id = "P1"\nnmae = "x"'), "x.toml: cards[0].nmae", "unknown key 'nmae'"),
+        (
+            lambda t: t.replace('levels = ["region", "table"]', 'levels = ["region", "region", "table"]'),
+            "x.toml: geography.levels",
+            "listed twice",
+        ),
+        (
+            lambda t: t.replace("(?P<region>\\d{2})-(?P<table>\\d{3})", "(?P<table>\\d{3})-(?P<region>\\d{2})"),
+            "x.toml: geography.table_id",
+            "order of the levels",
+        ),
+        (
+            lambda t: t.replace("[sheet]", '[geography.names.region]\n"01" = 5\n\n[sheet]'),
+            "x.toml: geography.names.region.01",
+            "expected a name",
+        ),
+    ],
+)
+def test_misspelt_keys_are_refused(change: object, where: str, message: str) -> None:
+    _invalid(change(MINIMAL), where, message)  # type: ignore[operator]
 
 
 @pytest.mark.parametrize("key", ["id", "name"])

@@ -145,3 +145,27 @@ def test_copies_from_different_sources_are_all_kept(make_store: Callable[..., St
     copies = store.copies(table)
     assert [(c.source, c.submitter) for c in copies] == [("witness", "mission A"), ("official", None)]
     assert copies[0].digest == copies[1].digest  # same content, whatever the source
+
+
+def test_registry_rows_are_checked(make_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = make_store()
+    rows = ["010101001.01,100", "010101001.01,200", "010101001.02,-5", "010101001.03,3000000000", "010101001.04,1_000"]
+    summary = import_registry(store, write_csv(tmp_path / "reg.csv", "table,registered", rows))
+    assert (summary.accepted, summary.rejected) == (1, 4)
+    reasons = [r["reason"] for r in store.rejects()]
+    assert "listed again (first at line 2)" in reasons[0]
+    assert "negative count -5" in reasons[1]
+    assert "out of range" in reasons[2] and "'1_000' is not a number" in reasons[3]
+    assert store.registry() == {"010101001.01": 100}
+
+
+def test_reimporting_with_another_format_is_allowed(make_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = make_store()
+    path = tmp_path / "payloads.txt"
+    path.write_text((FIXTURES / "qr_payloads.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    wrong = import_file(store, path, fmt="jsonl")
+    assert wrong.accepted == 0 and wrong.rejected == 10
+    right = import_file(store, path)
+    assert not right.already and right.accepted == 10
+    again = import_file(store, path, fmt="qr")
+    assert again.already and again.accepted == 10

@@ -143,3 +143,28 @@ def test_cards_are_summed_over_copies_that_have_them(ve2024: Election) -> None:
     )
     tab = tabulate(ve2024, cols, Registry.from_mapping({}), level="table", preference=["witness"])
     assert tab.total.cards[0] == 7 and tab.total.card_tables == 1
+
+
+def test_a_name_shared_by_two_units_is_refused_with_their_keys(ve2024: Election) -> None:
+    cols = columns(ve2024, [("010101001.01", "witness", [1] * 10, 0), ("020101001.01", "witness", [2] * 10, 0)])
+    names = {"municipality": {"0101": "MP. LIBERTADOR", "0201": "Mp.  Libertador"}}
+    with pytest.raises(InputError, match=r"municipality 'mp. libertador' names 2 units \(0101, 0201\); give its key"):
+        tabulate(
+            ve2024,
+            cols,
+            Registry.from_mapping({}),
+            level="state",
+            preference=["witness"],
+            where=[("municipality", "mp. libertador")],
+            names=names,
+        )
+    by_key = tabulate(
+        ve2024,
+        cols,
+        Registry.from_mapping({}),
+        level="state",
+        preference=["witness"],
+        where=[("municipality", "0201")],
+        names=names,
+    )
+    assert by_key.total.candidates == (2,) * 10

@@ -8,10 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TextIO
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -22,15 +23,16 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 from typer.core import TyperGroup
 
 from tallyproof.election import builtin_elections, load_election
-from tallyproof.errors import InputError, TallyproofError
+from tallyproof.errors import InputError, TallyproofError, UnknownError
 from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
 from tallyproof.sheets.copies import compare_copies
 from tallyproof.sheets.files import FORMATS
 from tallyproof.sheets.sheet import Source
-from tallyproof.storage.export import export_copies
+from tallyproof.storage.export import EXPORT_FORMATS, export_copies
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import tabulate as run_tabulate
@@ -43,7 +45,7 @@ class _Errors(TyperGroup):
         try:
             return super().invoke(ctx)
         except TallyproofError as exc:
-            err.print(f"[red]error:[/] {exc.diagnostics()}", highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/] {escape(exc.diagnostics())}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -70,6 +72,13 @@ def progress(label: str) -> Iterator[Progress]:
     columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err, transient=True) as bar:
         yield bar
+
+
+def _open_for_writing(path: Path) -> TextIO:
+    try:
+        return path.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
 
 
 def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
@@ -102,14 +111,22 @@ def import_(
 ) -> None:
     """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
     store = Store.sqlite(db)
+    failed = 0
     for path in files:
-        with progress(f"Importing {path.name}") as bar:
-            task = bar.add_task("import", total=None)
-            summary = import_file(
-                store, path, fmt=fmt, source=source, submitter=submitter, progress=partial(_advance, bar, task)
-            )
+        try:
+            with progress(f"Importing {escape(path.name)}") as bar:
+                task = bar.add_task("import", total=None)
+                summary = import_file(
+                    store, path, fmt=fmt, source=source, submitter=submitter, progress=partial(_advance, bar, task)
+                )
+        except (InputError, UnknownError) as exc:  # one unusable file does not stop the others
+            err.print(f"[red]error:[/] {escape(exc.diagnostics())}", highlight=False, soft_wrap=True)
+            failed += 1
+            continue
         for line in import_lines(summary):
             out.print(line)
+    if failed:
+        raise typer.Exit(InputError.exit_code)
 
 
 @registry_app.command("import")
@@ -121,9 +138,9 @@ def registry_import(
     with err.status(f"Importing the registry from {file.name}"):
         s = import_registry(Store.sqlite(db), file)
     out.print(
-        f"{file}: already imported as batch {s.batch_id}."
+        f"{escape(str(file))}: already imported as batch {s.batch_id}."
         if s.already
-        else f"{file}: {s.accepted:,} tables, {s.rejected:,} rejected rows."
+        else f"{escape(str(file))}: {s.accepted:,} tables, {s.rejected:,} rejected rows."
     )
 
 
@@ -152,39 +169,45 @@ def tabulate(
     cards: Annotated[
         bool, typer.Option(help="Also count votes per card (ballot option); adds card columns to csv and json.")
     ] = False,
-    top: Annotated[int, typer.Option(help="Candidates shown as columns with --by (the rest are summed).")] = 2,
+    top: Annotated[int, typer.Option(min=1, help="Candidates shown as columns with --by (the rest are summed).")] = 2,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Totals per candidate and card, with coverage, nationwide or by level."""
+    if fmt not in ("table", "csv", "json"):
+        raise InputError(f"unknown format {fmt!r}: table, csv or json", where="--format")
     store = Store.sqlite(db)
     election = store.election()
-    preference = [s.strip() for s in source.split(",") if s.strip()]
-    bad = [s for s in preference if s not in SOURCES]
-    if bad:
-        raise InputError(f"unknown source(s) {', '.join(bad)}; known: {', '.join(SOURCES)}", where="--source")
-    conditions = [_condition(w) for w in where or []]
-    level = by or election.geography.levels[0]
+    preference, conditions = _preference(source), [_condition(w) for w in where or []]
     with err.status("Tabulating"):
-        columns = store.columns(preference, cards=cards)
+        columns, registry = store.columns(preference, cards=cards), store.registry_columns()
         tab = run_tabulate(
             election,
             columns,
-            store.registry_columns(),
-            level=level,
+            registry,
+            level=by or election.geography.levels[0],
             preference=preference,
             where=conditions,
             names=store.unit_names(),
+            aliases=store.unit_aliases(),
         )
     if fmt == "json":
         out.print_json(json.dumps(tab.to_json(), ensure_ascii=False))
     elif fmt == "csv":
         sys.stdout.write(tabulation_csv(tab))
-    elif fmt == "table":
+    else:
         out.print(national_table(tab, cards=cards) if by is None else units_table(tab, top=top, width=out.width))
         for line in coverage_lines(tab):
             out.print(line)
-    else:
-        raise InputError(f"unknown format {fmt!r}: table, csv or json", where="--format")
+
+
+def _preference(text: str) -> list[str]:
+    preference = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in preference if s not in SOURCES]
+    if bad or not preference:
+        raise InputError(
+            f"unknown source(s) {', '.join(bad) or '(none given)'}; known: {', '.join(SOURCES)}", where="--source"
+        )
+    return preference
 
 
 def _condition(text: str) -> tuple[str, str]:
@@ -202,13 +225,13 @@ def show(table: Annotated[str, typer.Argument(help="Table id, e.g. 010111043.01.
     copies = store.copies(election.geography.table_id(table, where="TABLE"))
     if not copies:
         reg = store.registry()
+        voters = "unknown" if reg.get(table) is None else f"{reg[table]:,}"
         known = (
-            f"it is in the registry ({reg[table]} registered voters)"
+            f"it is in the registry ({voters} registered voters)"
             if table in reg
             else "it is not in the registry either"
         )
-        out.print(f"No copy of table {table}; {known}.")
-        raise typer.Exit(1)
+        raise UnknownError(f"no copy of this table; {known}", where=f"table {table}")
     out.print(copies_table(election, copies))
 
 
@@ -228,7 +251,7 @@ def compare(
     if result.differing:
         table = Table("Table", "Copies", "Spread (votes)", title="Tables whose copies differ", title_justify="left")
         for t, n, spread in result.differing[:limit]:
-            table.add_row(t, str(n), f"{spread:,}")
+            table.add_row(Text(t), str(n), f"{spread:,}")
         out.print(table)
         out.print("See one with `tallyproof show TABLE`.")
 
@@ -241,9 +264,11 @@ def export(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export every accepted copy in the generic CSV or JSON Lines format (re-importable)."""
+    if fmt not in EXPORT_FORMATS:
+        raise InputError(f"unknown format {fmt!r}: {' or '.join(EXPORT_FORMATS)}", where="--format")
     store = Store.sqlite(db)
     total = store.counts()["sheets"]
-    handle = sys.stdout if str(output) == "-" else output.open("w", encoding="utf-8", newline="")
+    handle = sys.stdout if str(output) == "-" else _open_for_writing(output)
     try:
         with progress("Exporting") as bar:
             task = bar.add_task("export", total=total)
@@ -266,13 +291,16 @@ def rejects(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Rows and copies that were not counted, with file, line and reason."""
+    if fmt not in ("table", "json"):
+        raise InputError(f"unknown format {fmt!r}: table or json", where="--format")
     rows = Store.sqlite(db).rejects()
     if fmt == "json":
         out.print_json(json.dumps(rows, ensure_ascii=False))
         return
     table = Table("File:line", "Table", "Reason", "As received", title=f"{len(rows):,} rejected", title_justify="left")
     for r in rows:
-        table.add_row(f"{r['filename']}:{r['line']}", r["table_id"] or "", r["reason"], r["raw"].rstrip()[:60])
+        cells = (f"{r['filename']}:{r['line']}", r["table_id"] or "", r["reason"], r["raw"].rstrip()[:60])
+        table.add_row(*(Text(c) for c in cells))  # text from files is never read as markup
     out.print(table)
 
 

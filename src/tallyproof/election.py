@@ -137,14 +137,26 @@ def _ident(table: dict[str, Any], key: str, where: str) -> str:
     return value
 
 
+def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
+    """Refuse keys the format does not have: a misspelt key must not be silently ignored."""
+    strange = sorted(set(table) - allowed)
+    if strange:
+        raise ElectionDefinitionError(
+            f"unknown key {strange[0]!r}; allowed: {', '.join(sorted(allowed))}", where=f"{where}{strange[0]}"
+        )
+
+
 def _parse(data: dict[str, Any], *, text: str, where: str) -> Election:
+    _only(data, {"election", "candidates", "cards", "geography", "sheet", "declared"}, f"{where}: ")
     head = _get(data, "election", dict, f"{where}: ")
+    _only(head, {"id", "name", "date"}, f"{where}: election.")
     w = f"{where}: election."
     date = _get(head, "date", dt.date, w)
     candidates = _parse_candidates(_get(data, "candidates", list, f"{where}: "), where)
     cards = _parse_cards(_get(data, "cards", list, f"{where}: "), candidates, where)
     geo = Geography.from_table(_get(data, "geography", dict, f"{where}: "), where=f"{where}: geography")
     sheet = _get(data, "sheet", dict, f"{where}: ") if "sheet" in data else {}
+    _only(sheet, {"fields"}, f"{where}: sheet.")
     fields = _get(sheet, "fields", list, f"{where}: sheet.") if "fields" in sheet else []
     for i, name in enumerate(fields):
         if name not in SHEET_FIELDS:
@@ -171,6 +183,7 @@ def _parse_candidates(items: list[Any], where: str) -> tuple[Candidate, ...]:
         w = f"{where}: candidates[{i}]."
         if not isinstance(item, dict):
             raise ElectionDefinitionError("expected a table", where=w[:-1])
+        _only(item, {"id", "name"}, w)
         cid = _ident(item, "id", w)
         if any(c.id == cid for c in out):
             raise ElectionDefinitionError(f"duplicate candidate id {cid!r}", where=f"{w}id")
@@ -187,6 +200,7 @@ def _parse_cards(items: list[Any], candidates: tuple[Candidate, ...], where: str
         w = f"{where}: cards[{i}]."
         if not isinstance(item, dict):
             raise ElectionDefinitionError("expected a table", where=w[:-1])
+        _only(item, {"id", "name", "code", "candidate"}, w)
         cid = _ident(item, "id", w)
         if any(c.id == cid for c in out):
             raise ElectionDefinitionError(f"duplicate card id {cid!r}", where=f"{w}id")
@@ -208,6 +222,7 @@ def _parse_declared(item: Any, where: str) -> DeclaredTotals | None:
     w = f"{where}: declared."
     if not isinstance(item, dict):
         raise ElectionDefinitionError("expected a table", where=w[:-1])
+    _only(item, {"tables", "registered", "source"}, w)
     tables = _get(item, "tables", int, w) if "tables" in item else None
     registered = _get(item, "registered", int, w) if "registered" in item else None
     return DeclaredTotals(tables, registered, _get(item, "source", str, w))

@@ -46,25 +46,27 @@ class Geography:
             pattern = re.compile(source, re.ASCII)
         except re.error as exc:
             raise ElectionDefinitionError(f"not a valid regular expression: {exc}", where=f"{where}.table_id") from exc
+        strange = sorted(set(table) - {"levels", "table_id", "names", "example"})
+        if strange:
+            raise ElectionDefinitionError(
+                f"unknown key {strange[0]!r}; allowed: example, levels, names, table_id", where=f"{where}.{strange[0]}"
+            )
+        if len(set(levels)) != len(levels):
+            raise ElectionDefinitionError("a level is listed twice", where=f"{where}.levels")
         missing = [lv for lv in levels if lv not in pattern.groupindex]
         if missing:
             raise ElectionDefinitionError(
                 f"no named group for level(s) {', '.join(missing)}", where=f"{where}.table_id"
             )
-        names = table.get("names", {})
-        if not isinstance(names, dict):
-            raise ElectionDefinitionError("expected a table of level names", where=f"{where}.names")
-        for level in names:
-            if level not in levels:
-                raise ElectionDefinitionError(f"unknown level {level!r}", where=f"{where}.names.{level}")
-            if not isinstance(names[level], dict):
-                raise ElectionDefinitionError("expected a table of unit names", where=f"{where}.names.{level}")
+        if [pattern.groupindex[lv] for lv in levels] != sorted(pattern.groupindex[lv] for lv in levels):
+            raise ElectionDefinitionError(
+                "the named groups must come in the order of the levels, outermost first", where=f"{where}.table_id"
+            )
+        names = _names(table.get("names", {}), levels, where)
         example = table.get("example")
         if example is not None and (not isinstance(example, str) or not pattern.fullmatch(example)):
             raise ElectionDefinitionError(f"{example!r} does not match table_id", where=f"{where}.example")
-        return cls(
-            tuple(levels), pattern, {k: dict(v) for k, v in names.items()}, _fixed_prefixes(pattern, levels), example
-        )
+        return cls(tuple(levels), pattern, names, _fixed_prefixes(pattern, levels), example)
 
     @property
     def table_level(self) -> str:
@@ -135,3 +137,18 @@ def _fixed_prefixes(pattern: re.Pattern[str], levels: list[str]) -> dict[str, in
             if name in levels:
                 out[name] = offset
     return out
+
+
+def _names(names: Any, levels: list[str], where: str) -> dict[str, dict[str, str]]:
+    """``[geography.names.<level>]`` tables: unit key → name, for known levels only."""
+    if not isinstance(names, dict):
+        raise ElectionDefinitionError("expected a table of level names", where=f"{where}.names")
+    for level, table in names.items():
+        if level not in levels:
+            raise ElectionDefinitionError(f"unknown level {level!r}", where=f"{where}.names.{level}")
+        if not isinstance(table, dict):
+            raise ElectionDefinitionError("expected a table of unit names", where=f"{where}.names.{level}")
+        for key, name in table.items():
+            if not isinstance(name, str):
+                raise ElectionDefinitionError(f"expected a name, got {name!r}", where=f"{where}.names.{level}.{key}")
+    return {k: dict(v) for k, v in names.items()}

@@ -21,6 +21,10 @@ from tallyproof.tabulate import Tabulation, UnitTotals
 __all__ = ["copies_table", "import_lines", "national_table", "tabulation_csv", "units_table"]
 
 
+def _some(tables: Sequence[str]) -> str:
+    return f": {escape(', '.join(tables[:5]))}{' …' if len(tables) > 5 else ''}" if tables else ""
+
+
 def _n(count: int, one: str, many: str) -> str:
     return f"{count:,} {one if count == 1 else many}"
 
@@ -69,13 +73,13 @@ def coverage_lines(tab: Tabulation) -> list[str]:
 
 def national_table(tab: Tabulation, *, cards: bool) -> Table:
     e, t = tab.election, tab.total
-    table = Table(title=f"{e.name}\n{_where(tab)}", title_justify="left")
+    table = Table(title=Text(f"{e.name}\n{_where(tab)}"), title_justify="left")
     for col, just in (("Candidate", "left"), ("Votes", "right"), ("Share", "right")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
     order = sorted(range(len(e.candidates)), key=lambda i: -t.candidates[i])
     shares = t.shares()
     for i in order:
-        table.add_row(e.candidates[i].name, f"{t.candidates[i]:,}", f"{100 * shares[i]:.2f}%")
+        table.add_row(Text(e.candidates[i].name), f"{t.candidates[i]:,}", f"{100 * shares[i]:.2f}%")
         if cards and t.card_tables:
             for j, card in enumerate(e.cards):
                 if e.card_to_candidate[j] == i:
@@ -109,7 +113,7 @@ def units_table(tab: Tabulation, *, top: int, width: int = 120) -> Table:
     rows = [_unit_cells(u, lead, tab) for u in (*tab.units, tab.total)]
     keep = [j for j in range(len(heads)) if (j != 1 or named) and (heads[j] != "Conflicts" or tab.total.conflicts)]
     table = Table(
-        title=f"{e.name}\nby {tab.level}, {_where(tab)}",
+        title=Text(f"{e.name}\nby {tab.level}, {_where(tab)}"),
         title_justify="left",
         box=box.SIMPLE_HEAD,
         pad_edge=False,
@@ -125,7 +129,7 @@ def units_table(tab: Tabulation, *, top: int, width: int = 120) -> Table:
     for i, cells in enumerate(rows):
         if i == len(rows) - 1:
             table.add_section()
-        table.add_row(*(cells[j] for j in keep))
+        table.add_row(*(Text(cells[j]) for j in keep))  # names come from files: never read as markup
     return table
 
 
@@ -187,10 +191,16 @@ def tabulation_csv(tab: Tabulation) -> str:
 
 def import_lines(s: ImportSummary) -> list[str]:
     if s.already:
-        return [f"{s.filename}: already imported as batch {s.batch_id}; nothing added."]
+        return [
+            f"{escape(s.filename)}: already imported as batch {s.batch_id} (format {s.format}: {_n(s.accepted, 'copy', 'copies')} accepted, {s.rejected:,} rejected); nothing added."
+        ]
     lines = [
-        f"{s.filename}: {_n(s.accepted, 'copy', 'copies')} imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."
+        f"{escape(s.filename)}: {_n(s.accepted, 'copy', 'copies')} imported, {s.rejected:,} rejected, {s.warnings:,} warnings (format {s.format}, {s.encoding}, batch {s.batch_id})."
     ]
+    if s.repeated:
+        lines.append(
+            f"  [yellow]{s.repeated:,} tables appear more than once in this file; {len(s.repeated_differing):,} of them with different votes{_some(s.repeated_differing)}.[/]"
+        )
     name = Path(s.filename).name
     for line, reason in s.problems[:10]:
         lines.append(f"  [yellow]{escape(name)}:{line}: {escape(reason)}[/]")
@@ -216,7 +226,7 @@ def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
     )
     table.add_column("")
     for c in copies:
-        table.add_column(f"#{c.id} {c.source}\n{c.filename}:{c.line}\n{c.received_at}", justify="right")
+        table.add_column(Text(f"#{c.id} {c.source}\n{c.filename}:{c.line}\n{c.received_at}"), justify="right")
     rows: list[tuple[str, list[int | None]]] = [
         (cand.name, [c.sheet.candidates[i] for c in copies]) for i, cand in enumerate(election.candidates)
     ]
@@ -240,9 +250,9 @@ def copies_table(election: Election, copies: Sequence[StoredCopy]) -> Table:
         present = [v for v in values if v is not None]
         differs = len(set(present)) > 1
         table.add_row(Text(name, style="bold red" if differs else ""), *(_cell(v, differs, values) for v in values))
-    table.add_row("Acta id", *(c.sheet.acta_id or "" for c in copies))
+    table.add_row("Acta id", *(Text(c.sheet.acta_id or "") for c in copies))
     table.add_row("Digest", *(c.digest[:16] for c in copies))
-    table.add_row("Findings", *("\n".join(c.findings) for c in copies))
+    table.add_row("Findings", *(Text("\n".join(c.findings)) for c in copies))
     table.add_row("As received", *(Text(c.raw.rstrip("\r\n"), style="dim", overflow="fold") for c in copies))
     return table
 

@@ -230,6 +230,14 @@ def simulate(election: Election, *, tables: int, seed: int) -> SimulatedElection
 
 
 def write(sim: SimulatedElection, out_dir: Path, *, progress: Callable[[int], None] | None = None) -> dict[str, Path]:
+    """Write ``registry.csv`` and ``sheets.csv`` into ``out_dir``; :class:`InputError` if it cannot be written."""
+    try:
+        return _write(sim, out_dir, progress)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or out_dir)) from None
+
+
+def _write(sim: SimulatedElection, out_dir: Path, progress: Callable[[int], None] | None) -> dict[str, Path]:
     """Write ``registry.csv`` (``table,registered``) and ``sheets.csv`` into ``out_dir`` (created if needed).
 
     ``sheets.csv`` is byte for byte what :func:`tallyproof.sheets.files.write_csv` writes for

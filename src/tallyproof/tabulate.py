@@ -14,6 +14,7 @@ registry, the denominators are reported as unknown, never guessed.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -210,6 +211,7 @@ def tabulate(
     preference: Sequence[str],
     where: Sequence[tuple[str, str]] = (),
     names: Mapping[str, Mapping[str, str]] | None = None,
+    aliases: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
 ) -> Tabulation:
     """Totals and coverage for every unit at ``level`` (see the module docstring)."""
     geo = election.geography
@@ -219,7 +221,9 @@ def tabulate(
     counted = cols if np.array_equal(chosen, np.arange(len(cols.ids))) else cols.take(chosen)
     reg = registry.sorted()
     if where:
-        keep_c, keep_r = _filter(election, counted.tables, where, names), _filter(election, reg.tables, where, names)
+        known_names: Mapping[str, Mapping[str, str | Sequence[str]]] = aliases if aliases is not None else names
+        keep_c = _filter(election, counted.tables, where, known_names)
+        keep_r = _filter(election, reg.tables, where, known_names)
         if not keep_c.any() and not keep_r.any():
             raise UnknownError(f"no table matches {' and '.join(f'{lv}={v}' for lv, v in where)}", where="--where")
         counted, conflict = counted.take(np.flatnonzero(keep_c)), conflict[keep_c]
@@ -251,17 +255,45 @@ def tabulate(
 
 
 def _filter(
-    election: Election, tables: np.ndarray, where: Sequence[tuple[str, str]], names: Mapping[str, Mapping[str, str]]
+    election: Election,
+    tables: np.ndarray,
+    where: Sequence[tuple[str, str]],
+    names: Mapping[str, Mapping[str, str | Sequence[str]]],
 ) -> np.ndarray:
+    """Which of ``tables`` lie in every unit of ``where`` (each given by key or by name)."""
     keep = np.ones(tables.size, dtype=bool)
     for level, value in where:
         geo = election.geography
         if level not in geo.levels:
             raise InputError(f"unknown level {level!r}; levels are {', '.join(geo.levels)}", where="--where")
-        keys = geo.unit_keys(tables.tolist(), level)
-        wanted = {value} | {k for k, n in names.get(level, {}).items() if n.casefold() == value.casefold()}
-        keep &= np.isin(keys, list(wanted))
+        keys = geo.unit_keys(tables, level)
+        keep &= keys == _unit_named(level, value, names, keys)
     return keep
+
+
+def _plain(name: str) -> str:
+    """A name for matching: case, accents and repeated spaces do not count (``Táchira`` = ``TACHIRA``)."""
+    letters = unicodedata.normalize("NFKD", name.casefold())
+    return " ".join("".join(ch for ch in letters if not unicodedata.combining(ch)).split())
+
+
+def _unit_named(
+    level: str, value: str, names: Mapping[str, Mapping[str, str | Sequence[str]]], keys: np.ndarray
+) -> str:
+    """The key of the unit ``value`` names: a key itself, or a name that belongs to exactly one unit."""
+    if value in set(np.unique(keys).tolist()) or value in names.get(level, {}):
+        return value
+    wanted = _plain(value)
+    hits = sorted(
+        key
+        for key, known in names.get(level, {}).items()
+        if wanted in {_plain(n) for n in ([known] if isinstance(known, str) else known)}
+    )
+    if len(hits) > 1:
+        raise InputError(
+            f"{level} {value!r} names {len(hits)} units ({', '.join(hits[:10])}); give its key", where="--where"
+        )
+    return hits[0] if hits else value
 
 
 def _in_registry(counted: SheetColumns, reg: Registry) -> tuple[np.ndarray, np.ndarray]:

@@ -167,7 +167,9 @@ def verify_consistency(size1: int, size2: int, root1: bytes, root2: bytes, proof
         if proof:
             raise LedgerError(f"a proof from size {size1} to {size2} must be empty", where="consistency proof")
         if size1 == size2 and root1 != root2:
-            raise LedgerError(f"equal sizes but roots differ: {root1.hex()} and {root2.hex()}", where="consistency proof")
+            raise LedgerError(
+                f"equal sizes but roots differ: {root1.hex()} and {root2.hex()}", where="consistency proof"
+            )
         return
     if not proof:
         raise LedgerError("empty proof", where="consistency proof")

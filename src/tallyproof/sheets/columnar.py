@@ -63,7 +63,7 @@ def decode_file(data: bytes, election: Election, fmt: str = "auto", *, where: st
     if data.isascii():  # the usual case for files of counts: no need to decode it all up front
         text, encoding = data[:65536].decode("ascii"), "utf-8"
     else:
-        text, encoding = decode_text(data)
+        text, encoding = decode_text(data, where=where)
     if fmt == "auto":
         fmt = detect_format(text, where=where)
     if fmt in ("csv", "ve-resultados"):
@@ -121,8 +121,8 @@ def _field_counts(data: bytes, start: np.ndarray, content: np.ndarray) -> np.nda
 
 
 def _fast(data: bytes, encoding: str, header: list[str], election: Election, fmt: str) -> Decoded | None:
-    if b'"' in data:
-        return None
+    if b'"' in data or b"0x" in data or b"0X" in data:
+        return None  # quoting, or hexadecimal that Arrow would read as a number: the exact reader decides
     width = len(header)
     numbers, spans, start, content = _lines(data)
     skipped: list[int] = []
@@ -324,7 +324,7 @@ def _validate_tables(decoded: Decoded, data: bytes, election: Election, column: 
 def registry_fast(data: bytes, encoding: str, election: Election) -> dict[str, int | None] | None:
     """A plain ``table,registered`` registry read with Arrow; None if anything needs the exact reader."""
     first = data.split(b"\n", 1)[0].rstrip(b"\r").lstrip(b"\xef\xbb\xbf").decode("latin-1").split(",")
-    if b'"' in data or first[:2] != ["table", "registered"] or len(first) != 2:
+    if b'"' in data or b"0x" in data or b"0X" in data or first[:2] != ["table", "registered"] or len(first) != 2:
         return None
     body = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     try:
@@ -341,6 +341,7 @@ def registry_fast(data: bytes, encoding: str, election: Election) -> dict[str, i
     match = election.geography.pattern.fullmatch
     if (
         ((registered < 0) & (registered != MISSING)).any()
+        or (registered > LIMIT).any()
         or any(match(t) is None for t in tables)
         or len(set(tables)) != len(tables)
     ):

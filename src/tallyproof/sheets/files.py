@@ -34,7 +34,7 @@ from typing import Any
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
 from tallyproof.sheets.qr import from_qr, looks_like_qr
-from tallyproof.sheets.sheet import TallySheet, parse_count
+from tallyproof.sheets.sheet import COUNT_LIMIT, TallySheet, parse_count
 
 __all__ = [
     "FORMATS",
@@ -79,10 +79,15 @@ class Record:
     """Unit names the row gives, as (level, name) pairs, e.g. ``("state", "DTTO. CAPITAL")``."""
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
+def decode_text(data: bytes, *, where: str = "file") -> tuple[str, str]:
     """The text of a file and the encoding used: UTF-8 (with or without BOM), else Latin-1."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8"), "utf-8-sig"
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"starts with a UTF-8 byte-order mark but byte {exc.start + 3} is not UTF-8", where=where
+            ) from None
     try:
         return data.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:
@@ -95,8 +100,9 @@ def decode_span(data: bytes, start: int, end: int, encoding: str) -> str:
 
 
 def detect_format(text: str, *, where: str) -> str:
-    first = text.split("\n", 1)[0].strip()
-    header = set(first.split(","))
+    """The format of a file from its first line that is not blank (a CSV header, a JSON object, a QR payload)."""
+    first = next((line.strip() for line in text.split("\n") if line.strip()), "")
+    header = {h.strip() for h in first.split(",")}
     if {"CENTRO", "MESA", "VOTOS_VALIDOS"} <= header:
         return "ve-resultados"
     if {"Acta", "Codcv"} <= header:
@@ -194,6 +200,17 @@ def check_header(header: list[str], fmt: str, election: Election, *, where: str)
         needed = ["table", *(f"candidate:{c.id}" for c in election.candidates)]
         if all(f"card:{c.id}" in header for c in election.cards):
             needed = ["table"]
+        known = {f"candidate:{c.id}" for c in election.candidates} | {f"card:{c.id}" for c in election.cards}
+        strange = [h for h in header if h.startswith(("candidate:", "card:")) and h not in known]
+        if strange:
+            raise InputError(
+                f"unknown column(s) {', '.join(strange)}: not a candidate or card of {election.id}", where=f"{where}:1"
+            )
+        some_cards = [h for h in header if h.startswith("card:")]
+        if some_cards and len(some_cards) != len(election.cards):
+            raise InputError(
+                f"{len(some_cards)} card columns; give all {len(election.cards)} or none", where=f"{where}:1"
+            )
     missing = [n for n in needed if n not in header]
     if missing:
         raise InputError(f"header lacks column(s) {', '.join(missing)}", where=f"{where}:1")
@@ -253,7 +270,11 @@ def _from_generic(row: dict[str, str], election: Election) -> tuple[TallySheet, 
     extra: dict[str, Any] = {k: _opt(row, k) for k in _EXTRA}
     extra["acta_id"] = (row.get("acta_id") or "").strip() or None
     card_cols = [f"card:{c.id}" for c in election.cards]
-    if all((row.get(c) or "").strip() for c in card_cols):
+    given = [c for c in card_cols if (row.get(c) or "").strip()]
+    if given and len(given) != len(card_cols):
+        empty = next(c for c in card_cols if c not in given)
+        raise CodecError(f"{len(given)} of {len(card_cols)} card counts given; all or none per row", where=empty)
+    if given:
         sheet = TallySheet.from_cards(election, table, [parse_count(row[c], where=c) for c in card_cols], **extra)
         cand_cols = [f"candidate:{c.id}" for c in election.candidates]
         stated = [_opt(row, c) for c in cand_cols]
@@ -317,6 +338,8 @@ def _json_count(value: Any, where: str) -> Any:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
         raise CodecError(f"{value!r} is not a whole number", where=where)
+    if abs(value) > COUNT_LIMIT:
+        raise CodecError(f"{value} is out of range (counts go up to {COUNT_LIMIT})", where=where)
     return value
 
 

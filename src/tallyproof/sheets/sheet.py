@@ -96,18 +96,23 @@ class TallySheet:
 
 
 _INTEGER = re.compile(r"-?[0-9]+")
+_DECIMAL = re.compile(r"-?[0-9]*\.[0-9]+([eE][-+]?[0-9]+)?|-?[0-9]+[eE][-+]?[0-9]+")
+COUNT_LIMIT = 2**31 - 1
+"""The largest count any file may give (counts are stored and hashed as int32)."""
 
 
 def parse_count(text: str, *, where: str) -> int:
-    """A vote count as written in a file: a whole number, else :class:`CodecError` naming ``where``."""
+    """A vote count as written in a file: optional spaces around ``-?[0-9]+``, at most
+    :data:`COUNT_LIMIT`; anything else raises :class:`CodecError` naming ``where``."""
     stripped = text.strip()
     if _INTEGER.fullmatch(stripped):
-        return int(stripped)
-    try:
-        as_float = float(stripped)
-    except ValueError:
-        raise CodecError(f"{text!r} is not a number", where=where) from None
-    raise CodecError(f"{text!r} is not a whole number ({as_float})", where=where)
+        value = int(stripped)
+        if abs(value) > COUNT_LIMIT:
+            raise CodecError(f"{stripped} is out of range (counts go up to {COUNT_LIMIT})", where=where)
+        return value
+    if _DECIMAL.fullmatch(stripped):
+        raise CodecError(f"{text!r} is not a whole number", where=where)
+    raise CodecError(f"{text!r} is not a number", where=where)
 
 
 def check(sheet: TallySheet, election: Election, *, registry: Mapping[str, int | None] | None = None) -> list[Finding]:

@@ -25,10 +25,10 @@ import numpy as np
 from sqlalchemy import Connection, insert, select
 
 from tallyproof.election import Election
-from tallyproof.errors import InputError
+from tallyproof.errors import CodecError, InputError
 from tallyproof.sheets.batch import MISSING, OPTIONAL, BatchFinding, RegistryArrays, SheetBatch, check_batch
 from tallyproof.sheets.columnar import Decoded, Reject, decode_file, registry_fast
-from tallyproof.sheets.files import decode_text
+from tallyproof.sheets.files import decode_text, detect_format
 from tallyproof.sheets.sheet import Source, parse_count
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now
@@ -56,6 +56,10 @@ class ImportSummary:
     """Tables whose new copy gives different votes from an earlier copy."""
     problems: list[tuple[int, str]] = field(default_factory=list)
     """(line, reason) of every rejected row, in file order."""
+    repeated: int = 0
+    """Tables that appear more than once in this file."""
+    repeated_differing: list[str] = field(default_factory=list)
+    """Of those, the tables whose copies in this file give different votes."""
 
 
 def import_file(
@@ -70,10 +74,13 @@ def import_file(
     """Import one file of copies (any format of :mod:`tallyproof.sheets.files`) in one transaction."""
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
-    existing = store.find_batch(kind="sheets", sha256=digest, source=source)
+    if fmt == "auto":
+        fmt = detect_format(data[:65536].decode("utf-8", "replace").lstrip("\ufeff"), where=str(path))
+    existing = store.find_batch(kind="sheets", sha256=digest, source=source, fmt=fmt)
     if existing is not None:
-        _, encoding = decode_text(data[:4096])
-        return ImportSummary(str(path), fmt, encoding, batch_id=existing, already=True)
+        summary = ImportSummary(str(path), fmt, existing["encoding"], batch_id=existing["id"], already=True)
+        summary.accepted, summary.rejected = existing["n_accepted"], existing["n_rejected"]
+        return summary
     election = store.election()
     with _gc_paused():
         decoded = decode_file(data, election, fmt, where=str(path))
@@ -94,6 +101,7 @@ def import_file(
                 conn, summary.batch_id, path, data, digest, batch_row, accepted=int(keep.size), rejected=len(rejects)
             )
             _overlap(conn, summary, decoded.batch, keep)
+            _repeats(summary, decoded.batch, keep)
             ids = _insert_sheets(conn, decoded.batch, keep, first_sheet, summary.batch_id, source, progress)
             _insert_findings(conn, warnings, ids)
             _insert_rejects(conn, summary.batch_id, rejects)
@@ -286,10 +294,13 @@ def _insert_rejects(conn: Connection, batch_id: int, rejects: list[Reject]) -> N
 def _insert_units(conn: Connection, names: dict[tuple[str, str], str]) -> None:
     if not names:
         return
+    """The latest import's name for a unit replaces an earlier one (files get corrected; V1 spells
+    names right where V2 has a broken byte)."""
     have = {(lv, k) for lv, k in conn.execute(select(s.units.c.level, s.units.c.key))}
-    new = [{"level": lv, "key": k, "name": n} for (lv, k), n in names.items() if (lv, k) not in have]
-    if new:
-        conn.execute(insert(s.units), new)
+    again = [(lv, k) for (lv, k) in names if (lv, k) in have]
+    for lv, k in again:
+        conn.execute(s.units.delete().where(s.units.c.level == lv, s.units.c.key == k))
+    conn.execute(insert(s.units), [{"level": lv, "key": k, "name": n} for (lv, k), n in names.items()])
 
 
 def _overlap(conn: Connection, summary: ImportSummary, batch: SheetBatch, keep: np.ndarray) -> None:
@@ -316,13 +327,32 @@ def _overlap(conn: Connection, summary: ImportSummary, batch: SheetBatch, keep: 
     summary.differing = sorted(differing)
 
 
+def _repeats(summary: ImportSummary, batch: SheetBatch, keep: np.ndarray) -> None:
+    """Tables that the file itself gives more than once, and which of them disagree."""
+    tables = np.asarray([batch.tables[i] for i in keep.tolist()], dtype=str)
+    if tables.size < 2:
+        return
+    order = np.argsort(tables, kind="stable")
+    ordered = tables[order]
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])  # row order[j + 1] repeats row order[j]
+    if same.size == 0:
+        return
+    summary.repeated = int(np.unique(ordered[same]).size)
+    votes = batch.candidates[keep][order]
+    null = batch.optional["null"][keep][order]
+    differ = (votes[same] != votes[same + 1]).any(axis=1) | (null[same] != null[same + 1])
+    summary.repeated_differing = sorted(set(ordered[same][differ].tolist()))
+
+
 def import_registry(store: Store, path: Path) -> ImportSummary:
     """Import the table registry from a CSV with ``table,registered`` (or a resultadosconvzla file with ``RE``)."""
     data = _read_bytes(path)
     digest = hashlib.sha256(data).hexdigest()
-    text, encoding = decode_text(data)
-    existing = store.find_batch(kind="registry", sha256=digest, source="registry")
-    summary = ImportSummary(str(path), "registry", encoding, batch_id=existing or 0, already=existing is not None)
+    text, encoding = decode_text(data, where=str(path))
+    existing = store.find_batch(kind="registry", sha256=digest, source="registry", fmt="registry")
+    summary = ImportSummary(
+        str(path), "registry", encoding, batch_id=existing["id"] if existing else 0, already=existing is not None
+    )
     if existing is not None:
         return summary
     election = store.election()
@@ -353,19 +383,41 @@ def _registry_rows(text: str, election: Election, *, where: str) -> tuple[dict[s
     if not ve and not {"table", "registered"} <= set(header):
         raise InputError("a registry needs columns table,registered (or CENTRO,MESA,RE)", where=f"{where}:1")
     good: dict[str, int | None] = {}
+    first_line: dict[str, int] = {}
     bad: list[dict[str, Any]] = []
     for row in reader:
         line = reader.line_num
+        raw = ",".join("" if v is None else str(v) for v in row.values())
         try:
-            table_text = f"{int(row['CENTRO']):09d}.{int(row['MESA']):02d}" if ve else row["table"].strip()
-            table = election.geography.table_id(table_text, where="table")
-            value = row["RE" if ve else "registered"].strip()
-            good[table] = parse_count(value, where="registered") if value else None
-        except (ValueError, TypeError, AttributeError, InputError) as exc:
-            bad.append(
-                {"line": line, "table_id": None, "raw": ",".join(str(v) for v in row.values()), "reason": str(exc)}
-            )
+            table, registered = _registry_row(row, ve, election)
+        except InputError as exc:
+            bad.append({"line": line, "table_id": None, "raw": raw, "reason": str(exc)})
+            continue
+        if table in good:
+            reason = f"table {table} is listed again (first at line {first_line[table]}); the first figure is kept"
+            bad.append({"line": line, "table_id": table, "raw": raw, "reason": reason})
+            continue
+        good[table], first_line[table] = registered, line
     return good, bad
+
+
+def _registry_row(row: dict[str, str], ve: bool, election: Election) -> tuple[str, int | None]:
+    """One registry row: its table and registered voters (None when empty); InputError naming the field."""
+    if ve:
+        centre, mesa = (row.get("CENTRO") or "").strip(), (row.get("MESA") or "").strip()
+        if not (centre.isascii() and centre.isdigit() and mesa.isascii() and mesa.isdigit()):
+            raise CodecError(f"CENTRO {centre!r} and MESA {mesa!r} must be numbers", where="CENTRO")
+        text = f"{int(centre):09d}.{int(mesa):02d}"
+    else:
+        text = (row.get("table") or "").strip()
+    table = election.geography.table_id(text, where="table")
+    value = (row.get("RE" if ve else "registered") or "").strip()
+    if not value:
+        return table, None
+    registered = parse_count(value, where="registered")
+    if registered < 0:
+        raise CodecError(f"negative count {registered}", where="registered")
+    return table, registered
 
 
 def _insert_registry(conn: Connection, rows: list[dict[str, Any]]) -> None:

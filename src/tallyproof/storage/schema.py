@@ -59,7 +59,7 @@ batches = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("n_accepted", Integer, nullable=False),
     Column("n_rejected", Integer, nullable=False),
-    UniqueConstraint("kind", "sha256", "source", name="uq_batches_file"),
+    UniqueConstraint("kind", "sha256", "source", "format", name="uq_batches_file"),
 )
 
 sheets = Table(

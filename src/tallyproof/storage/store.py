@@ -132,13 +132,15 @@ class Store:
         return _Guard(self.engine.connect, self.where)
 
     # -- reads --------------------------------------------------------------
-    def find_batch(self, *, kind: str, sha256: str, source: str) -> int | None:
+    def find_batch(self, *, kind: str, sha256: str, source: str, fmt: str) -> dict[str, Any] | None:
+        """The batch that already holds this file, read in this format for this source, if any."""
+        b = s.batches.c
+        q = select(b.id, b.format, b.encoding, b.n_accepted, b.n_rejected).where(
+            b.kind == kind, b.sha256 == sha256, b.source == source, b.format == fmt
+        )
         with self._read() as conn:
-            q = select(s.batches.c.id).where(
-                s.batches.c.kind == kind, s.batches.c.sha256 == sha256, s.batches.c.source == source
-            )
-            found: int | None = conn.execute(q).scalar()
-            return found
+            row = conn.execute(q).mappings().first()
+        return dict(row) if row is not None else None
 
     def next_ids(self, conn: Connection) -> tuple[int, int]:
         """Next free sheet id and batch id, inside a write transaction."""
@@ -151,11 +153,22 @@ class Store:
             return {t: r for t, r in conn.execute(select(s.registry.c.table_id, s.registry.c.registered))}
 
     def unit_names(self) -> dict[str, dict[str, str]]:
+        """The name shown for each unit: the definition's, else the one the latest import gave."""
         names: dict[str, dict[str, str]] = {lv: dict(d) for lv, d in self.election().geography.names.items()}
         with self._read() as conn:
             for level, key, name in conn.execute(select(s.units.c.level, s.units.c.key, s.units.c.name)):
                 names.setdefault(level, {}).setdefault(key, name)
         return names
+
+    def unit_aliases(self) -> dict[str, dict[str, list[str]]]:
+        """Every name a unit is known by (the definition's and the files'), for ``--where``."""
+        out: dict[str, dict[str, list[str]]] = {
+            lv: {k: [n] for k, n in d.items()} for lv, d in self.election().geography.names.items()
+        }
+        with self._read() as conn:
+            for level, key, name in conn.execute(select(s.units.c.level, s.units.c.key, s.units.c.name)):
+                out.setdefault(level, {}).setdefault(key, []).append(name)
+        return out
 
     def columns(self, sources: Sequence[str] | None = None, *, cards: bool = False) -> SheetColumns:
         """All accepted copies (of ``sources`` if given) as NumPy columns, in id order.
