@@ -14,11 +14,13 @@ COMMANDS = [
     ["import"],
     ["registry", "import"],
     ["registry", "derive"],
+    ["registry", "export"],
     ["tabulate"],
     ["show"],
     ["compare"],
     ["export"],
     ["rejects"],
+    ["findings"],
     ["simulate"],
 ]
 

@@ -167,3 +167,21 @@ def test_a_name_shared_by_several_units_must_be_a_key(db: Path) -> None:
     assert data["total"]["tables_counted"] > 0  # accents and case do not matter
     out = run("tabulate", "--where", "state=NOWHERE", db=db, code=3)
     assert "no table matches state=NOWHERE" in out
+
+
+def test_findings_and_registry_export(db: Path, tmp_path: Path) -> None:
+    registry = write_csv(tmp_path / "reg.csv", "table,registered", ["010101001.01,5"])
+    run("registry", "import", str(registry), db=db)
+    ones = ",1" * 9
+    run(
+        "import",
+        str(write_csv(tmp_path / "s.csv", HEADER, [f"010101001.01,0,1{ones}", f"010101001.02,0,1{ones}"])),
+        db=db,
+    )
+    out = run("findings", db=db)
+    assert "above-registered" in out and "unknown-table" in out and "s.csv:2" in out
+    rows = json.loads(run("findings", "--code", "unknown-table", "--format", "json", db=db))
+    assert [r["table_id"] for r in rows] == ["010101001.02"]
+    exported = tmp_path / "again.csv"
+    run("registry", "export", "-o", str(exported), db=db)
+    assert exported.read_text(encoding="utf-8") == "table,registered\n010101001.01,5\n"

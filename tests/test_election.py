@@ -84,7 +84,7 @@ def test_builtin_list() -> None:
 def test_ve2024_header() -> None:
     assert VE2024.id == "ve2024"
     assert VE2024.date == dt.date(2024, 7, 28)
-    assert VE2024.fields == frozenset({"null", "blank", "registered", "valid"})
+    assert VE2024.fields == frozenset({"null", "blank", "registered", "valid", "voters"})
     assert VE2024.declared is not None
     assert (VE2024.declared.tables, VE2024.declared.registered) == (30026, 21392464)
 

@@ -406,3 +406,12 @@ def test_a_copy_that_disagrees_with_the_registry_is_flagged() -> None:
     codes = {f.code for f in found}
     assert codes == {"registered-mismatch", "above-registered"}
     assert any("states 900 registered voters, the registry 300" in f.message for f in found)
+
+
+def test_a_field_the_election_does_not_have_is_flagged() -> None:
+    text = VE2024.source_text.replace(
+        'fields = ["null", "blank", "registered", "valid", "voters"]', 'fields = ["null"]'
+    )
+    narrow = type(VE2024).from_toml(text)
+    found = check(dataclasses.replace(_clean(), valid=None, voters=None, registered=None, blank=5), narrow)
+    assert [(f.code, f.field) for f in found] == [("undeclared-field", "blank")]

@@ -150,8 +150,14 @@ def registry_derive(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Add the tables whose copies state their registered voters (e.g. V1's RE) to the registry."""
-    n = derive_registry(Store.sqlite(db), [s.value for s in source] if source else None)
-    out.print(f"{n:,} tables added to the registry from copies that state their registered voters.")
+    with err.status("Deriving the registry from copies"):
+        derived = derive_registry(Store.sqlite(db), [s.value for s in source] if source else None)
+    out.print(f"{derived.added:,} tables added to the registry from copies that state their registered voters.")
+    if derived.disagreeing:
+        shown = ", ".join(derived.disagreeing[:5]) + (" …" if len(derived.disagreeing) > 5 else "")
+        out.print(
+            f"[yellow]{len(derived.disagreeing):,} of them have copies stating different figures; the newest copy's is used: {escape(shown)}[/]"
+        )
 
 
 @app.command()
@@ -302,6 +308,51 @@ def rejects(
         cells = (f"{r['filename']}:{r['line']}", r["table_id"] or "", r["reason"], r["raw"].rstrip()[:60])
         table.add_row(*(Text(c) for c in cells))  # text from files is never read as markup
     out.print(table)
+
+
+@app.command()
+def findings(
+    code: Annotated[
+        str | None, typer.Option(help="Only this kind, e.g. above-registered, valid-mismatch, unknown-table.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Warnings about counted copies (sums that do not add up, votes above registered voters, ...)."""
+    if fmt not in ("table", "json"):
+        raise InputError(f"unknown format {fmt!r}: table or json", where="--format")
+    rows = Store.sqlite(db).findings(code)
+    if fmt == "json":
+        out.print_json(json.dumps(rows, ensure_ascii=False))
+        return
+    table = Table(
+        "File:line", "Table", "Finding", "Field", "Message", title=f"{len(rows):,} warnings", title_justify="left"
+    )
+    for r in rows:
+        table.add_row(
+            *(
+                Text(str(c))
+                for c in (f"{r['filename']}:{r['line']}", r["table_id"], r["code"], r["field"], r["message"])
+            )
+        )
+    out.print(table)
+
+
+@registry_app.command("export")
+def registry_export(
+    output: Annotated[Path, typer.Option("--output", "-o", help="File to write; '-' for standard output.")] = Path("-"),
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write the registry as table,registered (re-importable with `registry import`)."""
+    registry = Store.sqlite(db).registry()
+    handle = sys.stdout if str(output) == "-" else _open_for_writing(output)
+    try:
+        handle.write("table,registered\n")
+        handle.writelines(f"{t},{'' if r is None else r}\n" for t, r in sorted(registry.items()))
+    finally:
+        if handle is not sys.stdout:
+            handle.close()
+    err.print(f"{len(registry):,} tables exported.")
 
 
 @app.command()

@@ -70,6 +70,7 @@ class Election:
     cards: tuple[Card, ...]
     geography: Geography
     fields: frozenset[str]
+    """Fields besides the counts that the sheets carry (empty: not declared, any may appear)."""
     declared: DeclaredTotals | None = None
     source_text: str = field(default="", repr=False, compare=False)
 

@@ -153,7 +153,7 @@ def check_batch(
     ``warning`` findings (counts that do not add up, more votes than registered
     voters, a table missing from the registry) are reported and the copy counts.
     """
-    out = _negatives(batch, election)
+    out = _negatives(batch, election) + _undeclared(batch, election)
     valid = batch.candidates.sum(axis=1)
     stated = batch.optional["valid"]
     for i in np.flatnonzero((stated != MISSING) & (stated != valid)).tolist():
@@ -171,6 +171,18 @@ def check_batch(
         )
     out += _registry_findings(batch, cast, registry)
     return sorted(out, key=lambda f: f.row)
+
+
+def _undeclared(batch: SheetBatch, election: Election) -> list[BatchFinding]:
+    """Fields a copy gives that the election's sheets do not have (``[sheet] fields``; all when not declared)."""
+    out: list[BatchFinding] = []
+    for name in OPTIONAL:
+        if election.fields and name not in election.fields:
+            for i in np.flatnonzero(batch.optional[name] != MISSING).tolist():
+                out.append(
+                    BatchFinding(i, "undeclared-field", "warning", name, f"{election.id} sheets have no {name!r} field")
+                )
+    return out
 
 
 def _out_of_range(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -34,7 +34,7 @@ from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now
 from tallyproof.tabulate import Registry
 
-__all__ = ["ImportSummary", "derive_registry", "import_file", "import_registry"]
+__all__ = ["Derived", "ImportSummary", "derive_registry", "import_file", "import_registry"]
 
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` while a long import runs."""
@@ -426,19 +426,27 @@ def _insert_registry(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.exec_driver_sql(sql, [(r["table_id"], r["registered"], r["batch_id"], r["origin"]) for r in rows])
 
 
-def derive_registry(store: Store, sources: Iterable[str] | None = None) -> int:
-    """Add to the registry every table whose copies state its registered voters and that it lacks.
+@dataclass(frozen=True, slots=True)
+class Derived:
+    added: int
+    disagreeing: list[str]
+    """Tables whose copies state different registered voters (the newest copy's figure is used)."""
 
-    Where copies disagree on the number, the most recent copy's figure is used.
-    Returns the number of tables added.
-    """
+
+def derive_registry(store: Store, sources: Iterable[str] | None = None) -> Derived:
+    """Add to the registry every table whose copies state its registered voters and that it lacks."""
     known = store.registry()
+    sql = "SELECT table_id, registered FROM sheets WHERE registered IS NOT NULL"
+    wanted = list(sources) if sources else []
+    if wanted:
+        sql += f" AND source IN ({', '.join('?' * len(wanted))})"
     found: dict[str, int] = {}
-    for copy in store.iter_copies(list(sources) if sources else None):
-        if copy.sheet.registered is not None and copy.sheet.table not in known:
-            found[copy.sheet.table] = copy.sheet.registered
+    seen: dict[str, set[int]] = {}
     with store.write() as conn:
-        _insert_registry(
-            conn, [{"table_id": t, "registered": r, "batch_id": None, "origin": "sheets"} for t, r in found.items()]
-        )
-    return len(found)
+        for table, registered in conn.exec_driver_sql(sql + " ORDER BY id", tuple(wanted)):
+            if table not in known:
+                found[table] = registered
+                seen.setdefault(table, set()).add(registered)
+        rows = [{"table_id": t, "registered": r, "batch_id": None, "origin": "sheets"} for t, r in found.items()]
+        _insert_registry(conn, rows)
+    return Derived(len(found), sorted(t for t, values in seen.items() if len(values) > 1))

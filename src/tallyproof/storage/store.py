@@ -260,6 +260,16 @@ class Store:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(q.select_from(j).order_by(s.rejects.c.id)).mappings()]
 
+    def findings(self, code: str | None = None) -> list[dict[str, Any]]:
+        """Warnings recorded when copies were imported (with the registry known then), in import order."""
+        f, sh, b = s.findings.c, s.sheets.c, s.batches.c
+        j = s.findings.join(s.sheets, f.sheet_id == sh.id).join(s.batches, sh.batch_id == b.id)
+        q = select(b.filename, sh.line, sh.table_id, f.code, f.field, f.message).select_from(j)
+        if code:
+            q = q.where(f.code == code)
+        with self._read() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(sh.id)).mappings()]
+
     def batches(self) -> list[dict[str, Any]]:
         cols = [c for c in s.batches.c if c.name != "raw"]
         with self._read() as conn:
