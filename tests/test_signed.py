@@ -62,10 +62,10 @@ def test_a_sheet_replayed_as_another_tables_fails() -> None:
         (lambda t: t.replace("|010111043.01|", "|0101.01|", 1), "signed.table", "'0101.01' does not match"),
         (lambda t: t.rsplit("|", 1)[0], "signed", "expected 10 fields"),
         (lambda t: t.replace("|3,3,3,", "|3,3,", 1), "signed.counts", "37 counts, expected 38"),
-        (lambda t: t.replace("|3,3,3,", "|3,x,3,", 1), "signed.counts[1]", "'x' is not a count"),
-        (lambda t: t.replace("|3,3,3,", "|3,03,3,", 1), "signed.counts[1]", "'03' is not a count"),
+        (lambda t: t.replace("|3,3,3,", "|3,x,3,", 1), "signed.counts[1]", "'x' is not a vote count"),
+        (lambda t: t.replace("|3,3,3,", "|3,03,3,", 1), "signed.counts[1]", "'03' is not a vote count"),
         (lambda t: t.replace("|20240728T180000Z|", "|2024-07-28|", 1), "signed.closed_at", "is not a UTC time"),
-        (lambda t: t.replace("|513|", "|-513|", 1), "signed.registered", "'-513' is not a count"),
+        (lambda t: t.replace("|513|", "|-513|", 1), "signed.registered", "'-513' is not a vote count"),
         (lambda t: t + "é", "signed", "not ASCII"),
     ],
 )

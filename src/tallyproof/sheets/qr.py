@@ -18,7 +18,7 @@ from tallyproof.errors import CodecError
 from tallyproof.ids import TableId
 from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["from_qr", "looks_like_qr", "to_qr"]
+__all__ = ["ascii_payload", "canonical_count", "from_qr", "looks_like_qr", "to_qr"]
 
 _ACTA = re.compile(r"^(\d{9}\.\d{2})\.\d\.\d{4}\Z")
 _NUMBER = re.compile(r"^(0|[1-9]\d{0,8})\Z")
@@ -31,7 +31,7 @@ def looks_like_qr(text: str) -> bool:
 
 def from_qr(payload: str | bytes, election: Election) -> TallySheet:
     """Decode one payload; every malformed variant raises :class:`CodecError` naming the field."""
-    text = _as_text(payload)
+    text = ascii_payload(payload, where="qr")
     fields = text.split("!")
     if len(fields) != 4:
         raise CodecError(f"expected 4 fields separated by '!', found {len(fields)}", where="qr")
@@ -42,14 +42,14 @@ def from_qr(payload: str | bytes, election: Election) -> TallySheet:
     parts = counts.split(",")
     if len(parts) != len(election.cards):
         raise CodecError(f"{len(parts)} counts, expected {len(election.cards)} (one per card)", where="qr.counts")
-    cards = tuple(_number(p, f"qr.counts[{i}]") for i, p in enumerate(parts))
+    cards = tuple(canonical_count(p, f"qr.counts[{i}]") for i, p in enumerate(parts))
     table = election.geography.table_id(match.group(1), where="qr.acta_id")
     return TallySheet.from_cards(
         election,
         TableId(table),
         cards,
-        null=_number(null, "qr.null"),
-        blank=_number(blank, "qr.blank"),
+        null=canonical_count(null, "qr.null"),
+        blank=canonical_count(blank, "qr.blank"),
         acta_id=acta,
     )
 
@@ -62,18 +62,20 @@ def to_qr(sheet: TallySheet) -> str:
     return f"{acta}!{','.join(map(str, sheet.cards))}!{sheet.null or 0}!{sheet.blank or 0}"
 
 
-def _as_text(payload: str | bytes) -> str:
+def ascii_payload(payload: str | bytes, *, where: str) -> str:
+    """A machine-printed payload as text: ASCII only, surrounding white space removed."""
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("ascii")
         except UnicodeDecodeError as exc:
-            raise CodecError(f"not ASCII text (byte {exc.start})", where="qr") from None
+            raise CodecError(f"not ASCII text (byte {exc.start})", where=where) from None
     if not payload.isascii():
-        raise CodecError("not ASCII text", where="qr")
+        raise CodecError("not ASCII text", where=where)
     return payload.strip()
 
 
-def _number(text: str, where: str) -> int:
+def canonical_count(text: str, where: str) -> int:
+    """A count as a machine prints it: digits only, no sign, spaces or leading zeros, at most 10 digits."""
     if not _NUMBER.match(text):
         raise CodecError(
             f"{text!r} is not a vote count (a whole number without sign, spaces or leading zeros)", where=where

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from tallyproof.election import Election
 from tallyproof.errors import CodecError
 from tallyproof.ids import TableId
+from tallyproof.sheets.qr import ascii_payload, canonical_count
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.signing import PrivateKey, b64, key_id, unb64, verify
 
@@ -29,7 +30,6 @@ __all__ = ["VERSION", "SignedSheet", "looks_signed"]
 
 VERSION = "TP1"
 _TIME = "%Y%m%dT%H%M%SZ"
-_NUMBER = re.compile(r"(0|[1-9][0-9]{0,9})\Z")
 _KEY_ID = re.compile(r"[0-9a-f]{16}\Z")
 
 
@@ -85,7 +85,7 @@ class SignedSheet:
     @classmethod
     def from_text(cls, text: str | bytes, election: Election) -> SignedSheet:
         """Decode a payload; every malformed field raises :class:`CodecError` naming it."""
-        raw = _ascii(text)
+        raw = ascii_payload(text, where="signed")
         fields = raw.split("|")
         if fields[0] != VERSION:
             raise CodecError(f"unknown version {fields[0][:8]!r}, expected {VERSION}", where="signed.version")
@@ -99,37 +99,20 @@ class SignedSheet:
         parts = counts.split(",")
         if len(parts) != len(election.cards):
             raise CodecError(f"{len(parts)} counts, expected {len(election.cards)}", where="signed.counts")
-        cards = [_number(p, f"signed.counts[{i}]") for i, p in enumerate(parts)]
+        cards = [canonical_count(p, f"signed.counts[{i}]") for i, p in enumerate(parts)]
         sheet = TallySheet.from_cards(
             election,
             TableId(election.geography.table_id(table, where="signed.table")),
             cards,
-            null=_number(null, "signed.null"),
-            blank=_number(blank, "signed.blank"),
-            registered=_number(registered, "signed.registered"),
+            null=canonical_count(null, "signed.null"),
+            blank=canonical_count(blank, "signed.blank"),
+            registered=canonical_count(registered, "signed.registered"),
         )
         sig = unb64(signature, where="signed.signature") if signature else b""
         out = cls(elect, sheet, machine, _time(closed), sig)
         if out.to_text() != raw:
             raise CodecError("not in canonical form (it would not round-trip byte for byte)", where="signed")
         return out
-
-
-def _ascii(text: str | bytes) -> str:
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("ascii")
-        except UnicodeDecodeError as exc:
-            raise CodecError(f"not ASCII text (byte {exc.start})", where="signed") from None
-    if not text.isascii():
-        raise CodecError("not ASCII text", where="signed")
-    return text.strip()
-
-
-def _number(text: str, where: str) -> int:
-    if not _NUMBER.match(text):
-        raise CodecError(f"{text!r} is not a count (a whole number without sign, spaces or leading zeros)", where=where)
-    return int(text)
 
 
 def _time(text: str) -> dt.datetime:
