@@ -22,15 +22,20 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     select,
+    text,
 )
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "batches",
+    "checkpoints",
     "findings",
+    "ledger_metadata",
+    "log_entries",
+    "log_nodes",
+    "machine_keys",
     "meta",
     "metadata",
     "registry",
@@ -59,7 +64,8 @@ batches = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("n_accepted", Integer, nullable=False),
     Column("n_rejected", Integer, nullable=False),
-    UniqueConstraint("kind", "sha256", "source", "format", name="uq_batches_file"),
+    # A file is imported once per source and format; transmissions (kind "signed") may repeat.
+    Index("uq_batches_file", "kind", "sha256", "source", "format", unique=True, sqlite_where=text("kind != 'signed'")),
 )
 
 sheets = Table(
@@ -124,11 +130,63 @@ units = Table(
 )
 
 
+# -- version 2: the official side (machine keys and the append-only log) --------------------------
+
+ledger_metadata = MetaData()
+
+machine_keys = Table(
+    "machine_keys",
+    ledger_metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("table_id", String(64), nullable=False),
+    Column("public", LargeBinary, nullable=False),
+    Column("added_at", String(40), nullable=False),
+    Column("revoked_at", String(40)),
+    Column("revoke_reason", Text),
+    Index("ix_machine_keys_table", "table_id"),
+)
+
+log_entries = Table(
+    "log_entries",
+    ledger_metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),  # leaf index, from 0
+    Column("batch_id", Integer, nullable=False),  # the submission as received
+    Column("table_id", String(64), nullable=False),
+    Column("machine", String(16), nullable=False),
+    Column("payload", Text, nullable=False),  # the signed sheet, the leaf's data
+    Column("leaf_hash", LargeBinary, nullable=False),
+    Column("conflict", Integer, nullable=False),  # another, different sheet of this table is in the log
+    Column("logged_at", String(40), nullable=False),
+    Index("ix_log_entries_table", "table_id"),
+    Index("ix_log_entries_leaf", "leaf_hash"),
+)
+
+log_nodes = Table(
+    "log_nodes",
+    ledger_metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+
 def _v1(conn: Connection) -> None:
     metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1,)
+def _v2(conn: Connection) -> None:
+    ledger_metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -72,6 +72,7 @@ class Store:
         store = cls(engine, where=str(path))
         if not create:
             store._check_version()
+            store.migrate()  # a store made by an older tallyproof gains the newer tables
         return store
 
     # -- schema -------------------------------------------------------------

@@ -1,0 +1,278 @@
+"""The official side's store: machine keys bound to tables, and the append-only log of signed sheets.
+
+Every submission is kept as received (a batch) whatever happens to it. A sheet is logged only if it
+decodes, is signed by a registered, unrevoked machine key bound to its table, and has no error
+finding; it then becomes leaf ``n`` of the RFC 9162 tree and an ``official`` copy of its table.
+Sending the same sheet again logs nothing and returns its leaf; a *different* sheet for a table that
+already has one is logged too, flagged as a conflict: nothing is ever overwritten.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select, update
+
+from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
+from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
+from tallyproof.sheets.sheet import Severity, Source, check
+from tallyproof.sheets.signed import SignedSheet
+from tallyproof.signing import PrivateKey, key_id
+from tallyproof.storage import schema as s
+from tallyproof.storage.store import Store, now, pack
+
+__all__ = ["Ledger", "MachineKey", "Receipt"]
+
+
+@dataclass(frozen=True, slots=True)
+class MachineKey:
+    key_id: str
+    table: str
+    public: bytes
+    added_at: str
+    revoked_at: str | None
+    revoke_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What became of one submission."""
+
+    status: str  # logged | duplicate | rejected
+    batch_id: int
+    index: int | None = None
+    """The sheet's leaf in the log (logged or duplicate)."""
+    conflict: bool = False
+    reason: str | None = None
+
+
+class Ledger:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._nodes: dict[tuple[int, int], bytes] = {}
+
+    # -- machine keys -----------------------------------------------------------------------
+    def add_key(self, public: bytes, table: str) -> MachineKey:
+        """Register a machine's public key for ``table`` (the key must be new)."""
+        election = self.store.election()
+        table = election.geography.table_id(table, where="--table")
+        kid = key_id(public)
+        with self.store.write() as conn:
+            if conn.execute(select(s.machine_keys.c.key_id).where(s.machine_keys.c.key_id == kid)).first():
+                raise SignatureError("this key is already registered", where=f"key {kid}")
+            conn.execute(insert(s.machine_keys).values(key_id=kid, table_id=table, public=public, added_at=now()))
+        return self.key(kid)
+
+    def revoke_key(self, kid: str, reason: str) -> MachineKey:
+        with self.store.write() as conn:
+            done = conn.execute(
+                update(s.machine_keys)
+                .where(s.machine_keys.c.key_id == kid, s.machine_keys.c.revoked_at.is_(None))
+                .values(revoked_at=now(), revoke_reason=reason)
+            )
+            if done.rowcount != 1:
+                raise UnknownError("no such unrevoked key", where=f"key {kid}")
+        return self.key(kid)
+
+    def key(self, kid: str) -> MachineKey:
+        found = [k for k in self.keys() if k.key_id == kid]
+        if not found:
+            raise UnknownError("no such key", where=f"key {kid}")
+        return found[0]
+
+    def keys(self) -> list[MachineKey]:
+        c = s.machine_keys.c
+        q = select(c.key_id, c.table_id, c.public, c.added_at, c.revoked_at, c.revoke_reason).order_by(
+            c.table_id, c.added_at
+        )
+        with self.store._read() as conn:
+            return [MachineKey(*row) for row in conn.execute(q)]
+
+    # -- the log ----------------------------------------------------------------------------
+    def size(self) -> int:
+        with self.store._read() as conn:
+            return int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+
+    def tree(self, size: int | None = None) -> Tree:
+        """The log (or its first ``size`` leaves) for roots and proofs."""
+        return Tree(self.size() if size is None else size, self._complete)
+
+    def _complete(self, level: int, index: int) -> bytes:
+        found = self._nodes.get((level, index))
+        if found is None:
+            with self.store._read() as conn:
+                found = conn.execute(
+                    select(s.log_nodes.c.hash).where(s.log_nodes.c.level == level, s.log_nodes.c.idx == index)
+                ).scalar()
+            if found is None:
+                raise UnknownError(f"no node {level}/{index} in the log", where=self.store.where)
+            self._nodes[(level, index)] = found
+        return found
+
+    def submit(self, payload: str | bytes, *, submitter: str | None = None) -> Receipt:
+        """Check one signed sheet and, if it is sound, log it; the submission is kept in every case."""
+        raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+        with self.store.write() as conn:
+            batch_id = self._keep(conn, raw, submitter)
+            try:
+                signed = self._verified(conn, raw)
+            except TallyproofError as exc:
+                conn.execute(
+                    insert(s.rejects).values(
+                        batch_id=batch_id, line=1, table_id=None, raw=raw.decode("utf-8", "replace"), reason=str(exc)
+                    )
+                )
+                _counts(conn, batch_id, accepted=0, rejected=1)
+                return Receipt("rejected", batch_id, reason=str(exc))
+            text = signed.to_text()
+            same = conn.execute(
+                select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == leaf_hash(text.encode("ascii")))
+            ).scalar()
+            if same is not None:
+                _counts(conn, batch_id, accepted=0, rejected=0)
+                return Receipt("duplicate", batch_id, index=int(same))
+            index, conflict = self._append(conn, batch_id, signed, text)
+            _counts(conn, batch_id, accepted=1, rejected=0)
+        return Receipt("logged", batch_id, index=index, conflict=conflict)
+
+    def _keep(self, conn: Connection, raw: bytes, submitter: str | None) -> int:
+        _, batch_id = self.store.next_ids(conn)
+        conn.execute(
+            insert(s.batches).values(
+                id=batch_id,
+                kind="signed",
+                source=Source.OFFICIAL,
+                submitter=submitter,
+                received_at=now(),
+                filename="(transmission)",
+                format="signed",
+                encoding="ascii",
+                sha256=hashlib.sha256(raw).hexdigest(),
+                size=len(raw),
+                raw=raw,
+                n_accepted=0,
+                n_rejected=0,
+            )
+        )
+        return batch_id
+
+    def _verified(self, conn: Connection, raw: bytes) -> SignedSheet:
+        """Decode, check the key binding and the signature, and the counts; raise on any failure."""
+        election = self.store.election()
+        signed = SignedSheet.from_text(raw, election)
+        row = conn.execute(select(s.machine_keys).where(s.machine_keys.c.key_id == signed.machine)).mappings().first()
+        if row is None:
+            raise SignatureError("signed by a key that is not registered", where=f"key {signed.machine}")
+        if row["revoked_at"] is not None:
+            raise SignatureError(
+                f"signed by a key revoked at {row['revoked_at']} ({row['revoke_reason']})",
+                where=f"key {signed.machine}",
+            )
+        if row["table_id"] != signed.sheet.table:
+            raise SignatureError(
+                f"key {signed.machine} is bound to table {row['table_id']}, not {signed.sheet.table}",
+                where=f"sheet {signed.sheet.table}",
+            )
+        signed.verify(row["public"])
+        errors = [f for f in check(signed.sheet, election) if f.severity is Severity.ERROR]
+        if errors:
+            raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {signed.sheet.table}")
+        return signed
+
+    def _append(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str) -> tuple[int, bool]:
+        index = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+        table = signed.sheet.table
+        conflict = (
+            conn.execute(select(s.log_entries.c.idx).where(s.log_entries.c.table_id == table)).first() is not None
+        )
+        h = leaf_hash(text.encode("ascii"))
+        conn.execute(
+            insert(s.log_entries).values(
+                idx=index,
+                batch_id=batch_id,
+                table_id=table,
+                machine=signed.machine,
+                payload=text,
+                leaf_hash=h,
+                conflict=int(conflict),
+                logged_at=now(),
+            )
+        )
+        self._add_nodes(conn, index, h)
+        self._add_copy(conn, batch_id, signed, text)
+        return index, conflict
+
+    def _add_nodes(self, conn: Connection, index: int, h: bytes) -> None:
+        """Store the new leaf and every complete subtree it completes (RFC 9162 §2.1.1's hashing)."""
+        rows = [{"level": 0, "idx": index, "hash": h}]
+        level, i = 0, index
+        while i % 2 == 1:
+            left = (
+                self._nodes.get((level, i - 1))
+                or conn.execute(
+                    select(s.log_nodes.c.hash).where(s.log_nodes.c.level == level, s.log_nodes.c.idx == i - 1)
+                ).scalar_one()
+            )
+            h = node_hash(left, h)
+            level, i = level + 1, i // 2
+            rows.append({"level": level, "idx": i, "hash": h})
+        conn.execute(insert(s.log_nodes), rows)
+
+    def _add_copy(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str) -> None:
+        """The logged sheet is also an ``official`` copy of its table, counted by ``tabulate``."""
+        sheet = signed.sheet
+        sheet_id, _ = self.store.next_ids(conn)
+        conn.execute(
+            insert(s.sheets).values(
+                id=sheet_id,
+                batch_id=batch_id,
+                line=1,
+                table_id=sheet.table,
+                source=Source.OFFICIAL,
+                digest=sheet.digest(),
+                acta_id=None,
+                candidates=pack(sheet.candidates),
+                cards=pack(sheet.cards or ()),
+                null_votes=sheet.null,
+                blank_votes=sheet.blank,
+                registered=sheet.registered,
+                valid_stated=None,
+                voters=None,
+                raw_start=0,
+                raw_end=len(text),
+            )
+        )
+
+    # -- checkpoints ------------------------------------------------------------------------
+    def checkpoint(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Checkpoint:
+        """Sign and keep a checkpoint of the log as it is now."""
+        size = self.size()
+        cp = Checkpoint.make(
+            self.store.election().id, size, self.tree(size).root(), key, time or dt.datetime.now(dt.UTC)
+        )
+        with self.store.write() as conn:
+            conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
+        return cp
+
+    def checkpoints(self) -> list[Checkpoint]:
+        with self.store._read() as conn:
+            return [
+                Checkpoint.from_text(t)
+                for (t,) in conn.execute(select(s.checkpoints.c.text).order_by(s.checkpoints.c.id))
+            ]
+
+    def entries(self, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+        c = s.log_entries.c
+        q = select(c.idx, c.table_id, c.machine, c.payload, c.conflict, c.logged_at).where(c.idx >= start)
+        if end is not None:
+            q = q.where(c.idx < end)
+        with self.store._read() as conn:
+            return [dict(r) for r in conn.execute(q.order_by(c.idx)).mappings()]
+
+
+def _counts(conn: Connection, batch_id: int, *, accepted: int, rejected: int) -> None:
+    conn.execute(update(s.batches).where(s.batches.c.id == batch_id).values(n_accepted=accepted, n_rejected=rejected))
