@@ -22,6 +22,14 @@ COMMANDS = [
     ["rejects"],
     ["findings"],
     ["simulate"],
+    ["keys", "generate"],
+    ["keys", "import"],
+    ["keys", "list"],
+    ["keys", "revoke"],
+    ["log", "keygen"],
+    ["log", "submit"],
+    ["log", "checkpoint"],
+    ["log", "prove"],
 ]
 
 

@@ -185,3 +185,29 @@ def test_findings_and_registry_export(db: Path, tmp_path: Path) -> None:
     exported = tmp_path / "again.csv"
     run("registry", "export", "-o", str(exported), db=db)
     assert exported.read_text(encoding="utf-8") == "table,registered\n010101001.01,5\n"
+
+
+def test_official_side_from_the_command_line(tmp_path: Path) -> None:
+    """Simulated machines sign; their keys are registered; the sheets are logged, proved and checkpointed."""
+    db, folder = tmp_path / "official.db", tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--tables", "40", "--seed", "3", "--signed", "--output", str(folder)])
+    assert result.exit_code == 0, result.output
+    run("init", "--election", "ve2024", db=db)
+    assert "40 machine keys registered" in run("keys", "import", str(folder / "machines.csv"), db=db)
+    out = run("log", "submit", str(folder / "signed.txt"), db=db)
+    assert "40 logged, 0 already in the log, 0 rejected; the log has 40 sheets" in out
+    assert "0 logged, 40 already in the log" in run("log", "submit", str(folder / "signed.txt"), db=db)
+    key = tmp_path / "log.key"
+    assert "written to" in runner.invoke(app, ["log", "keygen", "--log-key", str(key)]).output
+    assert "size 40" in run("log", "checkpoint", "--log-key", str(key), db=db)
+    first_table = (folder / "signed.txt").read_text().split("|")[2]
+    (proof,) = json.loads(run("log", "prove", first_table, db=db))
+    assert proof["size"] == 40 and len(proof["proof"]) == 6
+    keys = json.loads(run("keys", "list", "--format", "json", db=db))
+    tampered = (folder / "signed.txt").read_text().splitlines()[1].replace(",1,", ",2,", 1)
+    (tmp_path / "bad.txt").write_text(tampered + "\n")
+    assert "does not verify" in run("log", "submit", str(tmp_path / "bad.txt"), db=db)
+    run("keys", "revoke", keys[0]["key_id"], "--reason", "lost", db=db)
+    assert "revoked at" in run("keys", "list", db=db) or "lost" in run("keys", "list", db=db)
+    data = json.loads(run("tabulate", "--source", "official", "--format", "json", db=db))
+    assert data["total"]["tables_counted"] == 40

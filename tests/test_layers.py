@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "tallyproof"
-EDGE = ("tallyproof.storage", "tallyproof.cli", "tallyproof.render", "tallyproof.server")
+EDGE = ("tallyproof.storage", "tallyproof.cli", "tallyproof.console", "tallyproof.render", "tallyproof.server")
 CORE = sorted(
     p
     for p in SRC.rglob("*.py")
     if not any(part in ("storage", "server") for part in p.relative_to(SRC).parts)
-    and p.relative_to(SRC).as_posix() not in ("cli.py", "render.py", "__main__.py", "__init__.py")
+    and p.relative_to(SRC).as_posix() not in ("cli.py", "cli_official.py", "console.py", "render.py", "__main__.py", "__init__.py")
 )
 
 

@@ -54,7 +54,9 @@ def test_a_sound_sheet_is_logged_once_and_counted_as_official(ledger: Ledger, ve
     again = ledger.submit(text)
     assert (again.status, again.index) == ("duplicate", 0) and ledger.size() == 1
     store = ledger.store
-    tab = tabulate(ve2024, store.columns(["official"]), store.registry_columns(), level="state", preference=["official"])
+    tab = tabulate(
+        ve2024, store.columns(["official"]), store.registry_columns(), level="state", preference=["official"]
+    )
     assert tab.total.candidates[0] == 10 + 12 and tab.total.tables_counted == 1
     other = ledger.submit(sheet_text(ve2024, key, "010111043.01", first=11))
     assert (other.status, other.index, other.conflict) == ("logged", 1, True)  # kept, flagged, nothing overwritten

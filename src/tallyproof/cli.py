@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, TextIO
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
@@ -26,6 +25,8 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from tallyproof.cli_official import keys_app, log_app
+from tallyproof.console import err, out
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError, UnknownError
 from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
@@ -57,8 +58,8 @@ app = typer.Typer(
 )
 registry_app = typer.Typer(help="The table registry: every table and its registered voters.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
-out = Console()
-err = Console(stderr=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(log_app, name="log")
 
 DbOption = Annotated[
     Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
@@ -363,6 +364,9 @@ def simulate(
         "simulated"
     ),
     election: Annotated[str, typer.Option(help="Election definition whose shape to follow.")] = "ve2024",
+    signed: Annotated[
+        bool, typer.Option(help="Also write machines.csv (public keys) and signed.txt (signed sheets).")
+    ] = False,
 ) -> None:
     """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
     if tables < 1:
@@ -375,6 +379,12 @@ def simulate(
         result = sim.simulate(definition, tables=tables, seed=seed)
         paths = sim.write(result, output, progress=lambda n: bar.update(task, completed=n))
     out.print(f"{tables:,} tables (seed {seed}): {paths['registry']} and {paths['sheets']}")
+    if signed:
+        from tallyproof.machines import write_signed
+
+        with err.status("Signing every table's sheet with its machine's key"):
+            more = write_signed(result, output)
+        out.print(f"Machine keys in {more['machines']}; signed sheets in {more['signed']}")
 
 
 def main() -> None:

@@ -1,0 +1,199 @@
+"""``tallyproof keys …`` and ``tallyproof log …``: the official side from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from tallyproof.console import out
+from tallyproof.errors import InputError
+from tallyproof.signing import PrivateKey, b64, key_id, unb64
+from tallyproof.storage.ledger import Ledger
+from tallyproof.storage.store import Store
+
+keys_app = typer.Typer(help="Voting machines' signing keys, each bound to one table.", no_args_is_help=True)
+log_app = typer.Typer(help="The append-only log of signed tally sheets (RFC 9162).", no_args_is_help=True)
+
+DbOption = Annotated[
+    Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
+]
+LogKeyOption = Annotated[
+    Path,
+    typer.Option(
+        "--log-key",
+        envvar="TALLYPROOF_LOG_KEY",
+        help="The log's private signing key (keep it off the public server's disk backups).",
+    ),
+]
+DEFAULT_DB = Path("tallyproof.db")
+
+
+def write_private_key(path: Path, key: PrivateKey) -> None:
+    """Write a private key readable by its owner only; never overwrite one."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise InputError("a key file is already there; refusing to overwrite it", where=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(key.to_text() + "\n")
+
+
+def read_private_key(path: Path) -> PrivateKey:
+    try:
+        text = path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the key: {exc}", where=str(path)) from None
+    return PrivateKey.from_text(text, where=str(path))
+
+
+@keys_app.command("generate")
+def keys_generate(
+    table: Annotated[str, typer.Option(help="The table the machine serves, e.g. 010111043.01.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the machine's private key file.")] = Path("."),
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Make a key pair for one machine, register its public key for TABLE, write the private key to a file."""
+    key = PrivateKey.generate()
+    path = out_dir / f"machine-{key_id(key.public)}.key"
+    write_private_key(path, key)
+    added = Ledger(Store.sqlite(db)).add_key(key.public, table)
+    out.print(f"Key {added.key_id} registered for table {added.table}; private key in {escape(str(path))}.")
+
+
+@keys_app.command("import")
+def keys_import(
+    file: Annotated[Path, typer.Argument(help="CSV with table,public (public key in base64url).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Register machines' public keys from a file (as published by the electoral body)."""
+    ledger = Ledger(Store.sqlite(db))
+    try:
+        lines = file.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from None
+    if not lines or lines[0].strip() != "table,public":
+        raise InputError("expected the header table,public", where=f"{file}:1")
+    for number, line in enumerate(lines[1:], start=2):
+        table, _, public = line.strip().partition(",")
+        ledger.add_key(unb64(public, where=f"{file}:{number}"), table)
+    out.print(f"{len(lines) - 1:,} machine keys registered.")
+
+
+@keys_app.command("list")
+def keys_list(
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table", db: DbOption = DEFAULT_DB
+) -> None:
+    """The registry of machine keys: key id, table, public key, when added and revoked."""
+    keys = Ledger(Store.sqlite(db)).keys()
+    rows = [
+        {
+            "key_id": k.key_id,
+            "table": k.table,
+            "public": b64(k.public),
+            "added_at": k.added_at,
+            "revoked_at": k.revoked_at,
+            "revoke_reason": k.revoke_reason,
+        }
+        for k in keys
+    ]
+    if fmt == "json":
+        out.print_json(json.dumps(rows))
+        return
+    table = Table(
+        "Key", "Table", "Public key", "Added", "Revoked", title=f"{len(rows):,} machine keys", title_justify="left"
+    )
+    for r in rows:
+        revoked = f"{r['revoked_at']} ({r['revoke_reason']})" if r["revoked_at"] else ""
+        table.add_row(*(Text(str(v)) for v in (r["key_id"], r["table"], r["public"], r["added_at"], revoked)))
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key: Annotated[str, typer.Argument(help="Key id (16 hex digits).")],
+    reason: Annotated[str, typer.Option(help="Why, for the public record.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Revoke a machine key: sheets it signs from now on are rejected; what it signed before stays logged."""
+    revoked = Ledger(Store.sqlite(db)).revoke_key(key, reason)
+    out.print(f"Key {revoked.key_id} (table {revoked.table}) revoked at {revoked.revoked_at}.")
+
+
+@log_app.command("keygen")
+def log_keygen(log_key: LogKeyOption = Path("tallyproof-log.key")) -> None:
+    """Make the log's signing key (for checkpoints); its public half is printed for publication."""
+    key = PrivateKey.generate()
+    write_private_key(log_key, key)
+    out.print(f"Log key {key_id(key.public)} written to {escape(str(log_key))}; public key {b64(key.public)}")
+
+
+@log_app.command("submit")
+def log_submit(
+    files: Annotated[list[Path], typer.Argument(help="Files of signed sheets, one payload a line.")],
+    submitter: Annotated[str | None, typer.Option(help="Who transmitted them.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Check and log signed sheets; every line is kept as received, and rejected ones say why."""
+    ledger = Ledger(Store.sqlite(db))
+    counts = {"logged": 0, "duplicate": 0, "rejected": 0}
+    for path in files:
+        try:
+            lines = [x for x in path.read_bytes().splitlines() if x.strip()]
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
+        for number, line in enumerate(lines, start=1):
+            receipt = ledger.submit(line, submitter=submitter)
+            counts[receipt.status] += 1
+            if receipt.status == "rejected":
+                out.print(Text(f"  {path.name}:{number}: {receipt.reason}", style="yellow"))
+            elif receipt.conflict:
+                out.print(
+                    Text(
+                        f"  {path.name}:{number}: logged as leaf {receipt.index}, but its table already had a different sheet",
+                        style="yellow",
+                    )
+                )
+    out.print(
+        f"{counts['logged']:,} logged, {counts['duplicate']:,} already in the log, {counts['rejected']:,} rejected; the log has {ledger.size():,} sheets."
+    )
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(log_key: LogKeyOption = Path("tallyproof-log.key"), db: DbOption = DEFAULT_DB) -> None:
+    """Sign and publish a checkpoint of the log as it is now (size, root, time)."""
+    cp = Ledger(Store.sqlite(db)).checkpoint(read_private_key(log_key))
+    out.print(Text(cp.to_text().rstrip("\n")))
+
+
+@log_app.command("prove")
+def log_prove(
+    table: Annotated[str, typer.Argument(help="Table id.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Each logged sheet of TABLE with its leaf index and inclusion proof in the current log."""
+    ledger = Ledger(Store.sqlite(db))
+    tree = ledger.tree()
+    entries = [e for e in ledger.entries() if e["table_id"] == table]
+    if not entries:
+        raise InputError("no logged sheet for this table", where=f"table {table}")
+    result = [
+        {
+            "index": e["idx"],
+            "size": tree.size,
+            "root": tree.root().hex(),
+            "payload": e["payload"],
+            "conflict": bool(e["conflict"]),
+            "proof": [h.hex() for h in tree.inclusion_proof(e["idx"])],
+        }
+        for e in entries
+    ]
+    out.print_json(json.dumps(result))
