@@ -30,6 +30,8 @@ COMMANDS = [
     ["log", "submit"],
     ["log", "checkpoint"],
     ["log", "prove"],
+    ["log", "export"],
+    ["verify-log"],
 ]
 
 

@@ -211,3 +211,10 @@ def test_official_side_from_the_command_line(tmp_path: Path) -> None:
     assert "revoked at" in run("keys", "list", db=db) or "lost" in run("keys", "list", db=db)
     data = json.loads(run("tabulate", "--source", "official", "--format", "json", db=db))
     assert data["total"]["tables_counted"] == 40
+    copy = tmp_path / "copy"
+    run("log", "export", str(copy), db=db)
+    assert "40 leaves, 1 checkpoints: the log is consistent" in runner.invoke(app, ["verify-log", str(copy)]).output
+    leaves = (copy / "leaves.txt").read_text().splitlines()
+    (copy / "leaves.txt").write_text("\n".join(leaves[:10] + leaves[11:]) + "\n")
+    result = runner.invoke(app, ["verify-log", str(copy)])
+    assert result.exit_code == 5 and "served as leaf 11" in result.output and "leaves are missing" in result.output

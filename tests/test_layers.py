@@ -13,7 +13,8 @@ CORE = sorted(
     p
     for p in SRC.rglob("*.py")
     if not any(part in ("storage", "server") for part in p.relative_to(SRC).parts)
-    and p.relative_to(SRC).as_posix() not in ("cli.py", "cli_official.py", "console.py", "render.py", "__main__.py", "__init__.py")
+    and p.relative_to(SRC).as_posix()
+    not in ("cli.py", "cli_official.py", "console.py", "render.py", "__main__.py", "__init__.py")
 )
 
 

@@ -25,7 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from tallyproof.cli_official import keys_app, log_app
+from tallyproof.cli_official import keys_app, log_app, verify_log_command
 from tallyproof.console import err, out
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError, UnknownError
@@ -60,6 +60,7 @@ registry_app = typer.Typer(help="The table registry: every table and its registe
 app.add_typer(registry_app, name="registry")
 app.add_typer(keys_app, name="keys")
 app.add_typer(log_app, name="log")
+app.command("verify-log")(verify_log_command)
 
 DbOption = Annotated[
     Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")

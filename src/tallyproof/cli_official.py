@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tallyproof.console import out
-from tallyproof.errors import InputError
+from tallyproof.errors import InputError, LedgerError
+from tallyproof.ledger.mirror import read_copy
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
@@ -197,3 +198,39 @@ def log_prove(
         for e in entries
     ]
     out.print_json(json.dumps(result))
+
+
+@log_app.command("export")
+def log_export(
+    folder: Annotated[Path, typer.Argument(help="Folder for the copy (created if needed).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write a copy of the log anyone can check offline: definition, keys, leaves, checkpoints, log key."""
+    paths = Ledger(Store.sqlite(db)).export(folder)
+    out.print(f"Log copied to {escape(str(folder))} ({', '.join(p.name for p in paths.values())}).")
+
+
+def verify_log_command(
+    folder: Annotated[Path, typer.Argument(help="A copy of the log, as written by `tallyproof log export`.")],
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Check every leaf's signature and key binding, recompute the tree, and check every checkpoint against it."""
+    copy = read_copy(folder)
+    problems = copy.verify()
+    if fmt == "json":
+        out.print_json(
+            json.dumps(
+                {
+                    "leaves": len(copy.leaves),
+                    "checkpoints": len(copy.checkpoints),
+                    "problems": [str(p) for p in problems],
+                }
+            )
+        )
+    else:
+        for p in problems:
+            out.print(Text(str(p), style="red"))
+        verdict = "the log is consistent" if not problems else f"{len(problems):,} problems"
+        out.print(f"{len(copy.leaves):,} leaves, {len(copy.checkpoints):,} checkpoints: {verdict}.")
+    if problems:
+        raise typer.Exit(LedgerError.exit_code)

@@ -12,16 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
-from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
+from tallyproof.errors import CodecError, InputError, SignatureError, TallyproofError, UnknownError
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
 from tallyproof.sheets.sheet import Severity, Source, check
 from tallyproof.sheets.signed import SignedSheet
-from tallyproof.signing import PrivateKey, key_id
+from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now, pack
 
@@ -255,8 +256,47 @@ class Ledger:
             self.store.election().id, size, self.tree(size).root(), key, time or dt.datetime.now(dt.UTC)
         )
         with self.store.write() as conn:
+            known = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
+            if known is None:
+                conn.execute(insert(s.meta).values(key="log_public", value=b64(key.public)))
+            elif known != b64(key.public):
+                raise SignatureError(
+                    f"this log is signed by key {key_id(unb64(known, where='meta'))}, not {cp.log_key}",
+                    where="--log-key",
+                )
             conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
         return cp
+
+    def log_public(self) -> bytes | None:
+        """The log's public key, known once it has signed a checkpoint."""
+        with self.store._read() as conn:
+            value = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
+        return None if value is None else unb64(value, where="meta.log_public")
+
+    def export(self, folder: Path) -> dict[str, Path]:
+        """A copy of the log that anyone can check offline with :func:`tallyproof.ledger.verify.verify_log`:
+        the election definition, the key registry, the leaves, the checkpoints and the log's public key."""
+        public = self.log_public()
+        if public is None:
+            raise UnknownError(
+                "the log has no checkpoint yet; make one with `tallyproof log checkpoint`", where=self.store.where
+            )
+        paths = {
+            name: folder / name for name in ("election.toml", "keys.csv", "leaves.txt", "checkpoints.txt", "log.pub")
+        }
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            paths["election.toml"].write_text(self.store.election().source_text, encoding="utf-8")
+            rows = [f"{k.key_id},{k.table},{b64(k.public)},{k.revoked_at or ''}\n" for k in self.keys()]
+            paths["keys.csv"].write_text("key_id,table,public,revoked_at\n" + "".join(rows), encoding="ascii")
+            paths["leaves.txt"].write_text(
+                "".join(f"{e['idx']}\t{e['payload']}\n" for e in self.entries()), encoding="ascii"
+            )
+            paths["checkpoints.txt"].write_text("\n".join(c.to_text() for c in self.checkpoints()), encoding="ascii")
+            paths["log.pub"].write_text(b64(public) + "\n", encoding="ascii")
+        except OSError as exc:
+            raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
+        return paths
 
     def checkpoints(self) -> list[Checkpoint]:
         with self.store._read() as conn:

@@ -1,0 +1,73 @@
+"""Reading a copy of the log written by ``tallyproof log export`` (or, later, a mirror of a server)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from tallyproof.election import Election
+from tallyproof.errors import CodecError, InputError
+from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.ledger.verify import KeyBinding, LogProblem, verify_log
+from tallyproof.signing import unb64
+
+__all__ = ["LogCopy", "read_copy"]
+
+
+@dataclass(frozen=True, slots=True)
+class LogCopy:
+    election: Election
+    keys: dict[str, KeyBinding]
+    leaves: list[tuple[int, str]]
+    checkpoints: list[Checkpoint]
+    log_public: bytes
+
+    def verify(self) -> list[LogProblem]:
+        return verify_log(self.election, self.leaves, self.checkpoints, self.keys, self.log_public)
+
+
+def read_copy(folder: Path) -> LogCopy:
+    """Read the five files of a log copy; a malformed line raises an error naming the file and line."""
+    election = Election.from_toml(_read(folder / "election.toml"), where=str(folder / "election.toml"))
+    return LogCopy(
+        election,
+        _keys(folder / "keys.csv"),
+        _leaves(folder / "leaves.txt"),
+        _checkpoints(folder / "checkpoints.txt"),
+        unb64(_read(folder / "log.pub").strip(), where=str(folder / "log.pub")),
+    )
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read: {exc}", where=str(path)) from None
+
+
+def _keys(path: Path) -> dict[str, KeyBinding]:
+    lines = _read(path).splitlines()
+    if not lines or lines[0] != "key_id,table,public,revoked_at":
+        raise CodecError("expected the header key_id,table,public,revoked_at", where=f"{path}:1")
+    out = {}
+    for number, line in enumerate(lines[1:], start=2):
+        parts = line.split(",")
+        if len(parts) != 4:
+            raise CodecError(f"{len(parts)} fields, expected 4", where=f"{path}:{number}")
+        out[parts[0]] = KeyBinding(parts[1], unb64(parts[2], where=f"{path}:{number}"))
+    return out
+
+
+def _leaves(path: Path) -> list[tuple[int, str]]:
+    out = []
+    for number, line in enumerate(_read(path).splitlines(), start=1):
+        index, tab, payload = line.partition("\t")
+        if not tab or not index.isdigit():
+            raise CodecError("expected <index><TAB><signed sheet>", where=f"{path}:{number}")
+        out.append((int(index), payload))
+    return out
+
+
+def _checkpoints(path: Path) -> list[Checkpoint]:
+    text = _read(path)
+    return [Checkpoint.from_text(block + "\n") for block in text.rstrip("\n").split("\n\n") if block] if text else []
