@@ -32,6 +32,8 @@ COMMANDS = [
     ["log", "prove"],
     ["log", "export"],
     ["verify-log"],
+    ["serve"],
+    ["mirror"],
 ]
 
 

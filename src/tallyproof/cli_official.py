@@ -211,10 +211,21 @@ def log_export(
 
 
 def verify_log_command(
-    folder: Annotated[Path, typer.Argument(help="A copy of the log, as written by `tallyproof log export`.")],
+    source: Annotated[
+        str, typer.Argument(help="A copy of the log (a folder) or a server's URL (mirrored to a temporary folder).")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Check every leaf's signature and key binding, recompute the tree, and check every checkpoint against it."""
+    if source.startswith(("http://", "https://")):
+        import tempfile
+
+        from tallyproof.server.client import mirror
+
+        folder = Path(tempfile.mkdtemp(prefix="tallyproof-mirror-"))
+        mirror(source, folder)
+    else:
+        folder = Path(source)
     copy = read_copy(folder)
     problems = copy.verify()
     if fmt == "json":
@@ -234,3 +245,33 @@ def verify_log_command(
         out.print(f"{len(copy.leaves):,} leaves, {len(copy.checkpoints):,} checkpoints: {verdict}.")
     if problems:
         raise typer.Exit(LedgerError.exit_code)
+
+
+def serve_command(
+    log_key: LogKeyOption = Path("tallyproof-log.key"),
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Run the central server: machines POST signed sheets to /v1/sheets; the log is public; docs at /docs."""
+    import uvicorn
+
+    from tallyproof.server.app import create_app
+
+    app = create_app(Store.sqlite(db), read_private_key(log_key))
+    out.print(f"Serving {escape(str(db))} on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def mirror_command(
+    url: Annotated[str, typer.Argument(help="The server, e.g. http://127.0.0.1:8000.")],
+    folder: Annotated[Path, typer.Argument(help="Folder for the copy.")],
+) -> None:
+    """Keep an offline copy of a server's log (then check it with `tallyproof verify-log FOLDER`)."""
+    from tallyproof.server.client import mirror
+
+    mirror(url, folder)
+    copy = read_copy(folder)
+    out.print(
+        f"Mirrored {len(copy.leaves):,} leaves and {len(copy.checkpoints):,} checkpoints into {escape(str(folder))}."
+    )

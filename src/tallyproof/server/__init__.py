@@ -1,0 +1,1 @@
+"""The central tabulation server (FastAPI): receives signed sheets, publishes the log."""

@@ -1,0 +1,51 @@
+"""Talking to a tallyproof server: transmitting signed sheets, and mirroring its log for verify-log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from tallyproof.errors import InputError
+
+__all__ = ["mirror"]
+
+
+def _get(client: httpx.Client, path: str) -> httpx.Response:
+    try:
+        response = client.get(path)
+    except httpx.HTTPError as exc:
+        raise InputError(f"cannot reach the server: {exc}", where=str(client.base_url) + path) from None
+    if response.status_code != 200:
+        raise InputError(
+            f"the server answered {response.status_code}: {response.text[:200]}", where=str(client.base_url) + path
+        )
+    return response
+
+
+def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
+    """Copy a server's log into ``folder`` in the format of ``tallyproof log export``.
+
+    Files already there are replaced: the copy is checked as a whole by ``verify-log``, which compares
+    the server's checkpoints with the tree of the leaves it served."""
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout) as client:
+        election = _get(client, "/v1/election").text
+        keys = _get(client, "/v1/keys").json()
+        leaves = _get(client, "/v1/leaves").json()
+        checkpoints = _get(client, "/v1/checkpoints").text
+        public = _get(client, "/v1/log.pub").text
+    files = {
+        "election.toml": election,
+        "keys.csv": "key_id,table,public,revoked_at\n"
+        + "".join(f"{k['key_id']},{k['table']},{k['public']},{k['revoked_at'] or ''}\n" for k in keys),
+        "leaves.txt": "".join(f"{e['index']}\t{e['payload']}\n" for e in leaves),
+        "checkpoints.txt": checkpoints,
+        "log.pub": public,
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
+    return {name: folder / name for name in files}

@@ -1,0 +1,149 @@
+"""The central server, run for real as a separate process on localhost: transmission, proofs, mirror,
+verification, the public page, and durability when the process is killed mid-stream."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tallyproof.election import load_election
+from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.ledger.merkle import leaf_hash, verify_inclusion
+from tallyproof.ledger.mirror import read_copy
+from tallyproof.machines import signed_sheets
+from tallyproof.server.client import mirror
+from tallyproof.signing import PrivateKey, unb64
+from tallyproof.simulate import simulate
+from tallyproof.storage.ledger import Ledger
+from tallyproof.storage.store import Store
+
+VE2024 = load_election("ve2024")
+
+
+@dataclass
+class Server:
+    url: str
+    db: Path
+    log_key: Path
+    payloads: list[str]
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        port = self.url.rsplit(":", 1)[1]
+        command = [
+            sys.executable,
+            "-m",
+            "tallyproof",
+            "serve",
+            "--db",
+            str(self.db),
+            "--log-key",
+            str(self.log_key),
+            "--port",
+            port,
+        ]
+        log = self.db.with_suffix(".log")
+        with log.open("ab") as errors:
+            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=errors)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/v1/log.pub", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise RuntimeError(
+            f"the server did not start: {self.process.stderr.read().decode() if self.process.stderr else ''}"
+        )
+
+    def kill(self, sig: int = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.kill(self.process.pid, sig)
+            self.process.wait(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    sim = simulate(VE2024, tables=60, seed=11)
+    db = tmp_path / "central.db"
+    store = Store.sqlite(db, create=True)
+    store.init(VE2024)
+    ledger = Ledger(store)
+    payloads = []
+    for table, key, sheet in signed_sheets(sim):
+        ledger.add_key(key.public, table)
+        payloads.append(sheet.to_text())
+    log_key = tmp_path / "log.key"
+    log_key.write_text(PrivateKey.generate().to_text() + "\n")
+    srv = Server(f"http://127.0.0.1:{free_port()}", db, log_key, payloads)
+    srv.start()
+    yield srv
+    srv.kill()
+
+
+def test_transmit_prove_mirror_and_verify(server: Server, tmp_path: Path) -> None:
+    public = unb64(httpx.get(server.url + "/v1/log.pub").text.strip(), where="log.pub")
+    with httpx.Client(base_url=server.url) as client:
+        for i, payload in enumerate(server.payloads[:20]):
+            answer = client.post("/v1/sheets", content=payload)
+            assert answer.status_code == 201, answer.text
+            body = answer.json()
+            checkpoint = Checkpoint.from_text(body["checkpoint"])
+            checkpoint.verify(public)
+            proof = [bytes.fromhex(h) for h in body["proof"]]
+            verify_inclusion(leaf_hash(payload.encode()), i, checkpoint.size, proof, checkpoint.root)
+        again = client.post("/v1/sheets", content=server.payloads[0])
+        assert again.status_code == 200 and again.json()["status"] == "duplicate" and again.json()["index"] == 0
+        forged = client.post("/v1/sheets", content=server.payloads[1].replace("|", "|", 1)[:-3] + "AAA")
+        assert forged.status_code == 422 and "does not verify" in forged.json()["reason"]
+        table = server.payloads[5].split("|")[2]
+        page = client.get(f"/table/{table}")
+        assert (
+            page.status_code == 200
+            and table in page.text
+            and "<script" not in page.text
+            and "https://" not in page.text
+        )
+        assert client.get(f"/v1/tables/{table}").json()["sheets"][0]["index"] == 5
+        assert client.get("/v1/tables/010101999.09").status_code == 404
+        assert client.get("/docs").status_code == 200
+        consistency = client.get("/v1/consistency", params={"first": 5, "second": 20}).json()
+        assert len(consistency["proof"]) > 0
+    mirror(server.url, tmp_path / "copy")
+    copy = read_copy(tmp_path / "copy")
+    assert len(copy.leaves) == 20 and copy.verify() == []
+
+
+def test_every_acknowledged_sheet_survives_a_sigkill(server: Server, tmp_path: Path) -> None:
+    acknowledged: list[str] = []
+    with httpx.Client(base_url=server.url, timeout=5) as client:
+        for n, payload in enumerate(server.payloads):
+            if n == 25:
+                server.kill(signal.SIGKILL)  # mid-stream, with no warning
+            try:
+                if client.post("/v1/sheets", content=payload).status_code in (200, 201):
+                    acknowledged.append(payload)
+            except httpx.HTTPError:
+                break
+    assert len(acknowledged) >= 20
+    server.start()
+    logged = {e["payload"] for e in httpx.get(server.url + "/v1/leaves").json()}
+    assert set(acknowledged) <= logged
+    mirror(server.url, tmp_path / "after")
+    assert read_copy(tmp_path / "after").verify() == []
