@@ -30,6 +30,7 @@ COMMANDS = [
     ["log", "submit"],
     ["log", "checkpoint"],
     ["log", "prove"],
+    ["log", "bulletin"],
     ["log", "export"],
     ["verify-log"],
     ["serve"],

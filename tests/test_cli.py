@@ -200,6 +200,7 @@ def test_official_side_from_the_command_line(tmp_path: Path) -> None:
     key = tmp_path / "log.key"
     assert "written to" in runner.invoke(app, ["log", "keygen", "--log-key", str(key)]).output
     assert "size 40" in run("log", "checkpoint", "--log-key", str(key), db=db)
+    assert "100.0% of tables counted (40 of 40)" in run("log", "bulletin", "--log-key", str(key), db=db)
     first_table = (folder / "signed.txt").read_text().split("|")[2]
     (proof,) = json.loads(run("log", "prove", first_table, db=db))
     assert proof["size"] == 40 and len(proof["proof"]) == 6
@@ -213,7 +214,7 @@ def test_official_side_from_the_command_line(tmp_path: Path) -> None:
     assert data["total"]["tables_counted"] == 40
     copy = tmp_path / "copy"
     run("log", "export", str(copy), db=db)
-    assert "40 leaves, 1 checkpoints: the log is consistent" in runner.invoke(app, ["verify-log", str(copy)]).output
+    assert "40 leaves, 2 checkpoints: the log is consistent" in runner.invoke(app, ["verify-log", str(copy)]).output
     leaves = (copy / "leaves.txt").read_text().splitlines()
     (copy / "leaves.txt").write_text("\n".join(leaves[:10] + leaves[11:]) + "\n")
     result = runner.invoke(app, ["verify-log", str(copy)])

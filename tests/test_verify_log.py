@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tallyproof.election import Election
+from tallyproof.ledger.bulletin import Bulletin
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import MemoryTree
 from tallyproof.ledger.mirror import LogCopy, read_copy
@@ -28,11 +29,15 @@ LATER = dt.datetime(2024, 7, 29, 1, 0, tzinfo=dt.UTC)
 def copy(make_store: Callable[..., Store], ve2024: Election, tmp_path: Path) -> LogCopy:
     """A log of 12 simulated tables with checkpoints at 5 and 12, exported and read back."""
     ledger = Ledger(make_store())
-    for n, (table, key, sheet) in enumerate(signed_sheets(simulate(ve2024, tables=12, seed=5)), start=1):
+    machines = list(signed_sheets(simulate(ve2024, tables=12, seed=5)))
+    for table, key, _ in machines:  # every machine is registered before election day
         ledger.add_key(key.public, table)
+    for n, (_, _, sheet) in enumerate(machines, start=1):
         assert ledger.submit(sheet.to_text()).status == "logged"
         if n == 5:
             ledger.checkpoint(LOG_KEY, time=LATER)
+        if n == 8:
+            ledger.bulletin(LOG_KEY, time=LATER)
     ledger.checkpoint(LOG_KEY, time=LATER)
     ledger.export(tmp_path / "copy")
     return read_copy(tmp_path / "copy")
@@ -44,7 +49,28 @@ def problems(copy: LogCopy) -> list[str]:
 
 def test_a_sound_copy_has_no_problem(copy: LogCopy) -> None:
     assert problems(copy) == []
-    assert [c.size for c in copy.checkpoints] == [5, 12]
+    assert [c.size for c in copy.checkpoints] == [5, 8, 12]
+    (bulletin,) = copy.bulletins
+    assert (
+        bulletin.checkpoint.size == 8
+        and bulletin.figures.tables_counted == 8
+        and bulletin.figures.tables_expected == 12
+    )
+
+
+def test_a_bulletin_not_derived_from_the_sheets_is_caught(copy: LogCopy) -> None:
+    """2024 again: totals announced, signed, but not the sum of the published sheets."""
+    (bulletin,) = copy.bulletins
+    said = dict(bulletin.figures.candidates)
+    said["NM"] += 1000
+    invented = Bulletin.make(bulletin.checkpoint, dataclasses.replace(bulletin.figures, candidates=said), LOG_KEY)
+    found = problems(dataclasses.replace(copy, bulletins=[invented]))
+    assert any(
+        p.startswith("bulletin at size 8")
+        and "for NM but its sheets give" in p
+        and "not derived from the published sheets" in p
+        for p in found
+    )
 
 
 def test_a_changed_count_is_caught(copy: LogCopy) -> None:

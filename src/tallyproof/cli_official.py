@@ -275,3 +275,14 @@ def mirror_command(
     out.print(
         f"Mirrored {len(copy.leaves):,} leaves and {len(copy.checkpoints):,} checkpoints into {escape(str(folder))}."
     )
+
+
+@log_app.command("bulletin")
+def log_bulletin(log_key: LogKeyOption = Path("tallyproof-log.key"), db: DbOption = DEFAULT_DB) -> None:
+    """Announce the result so far: a signed checkpoint and the tabulation of exactly the sheets it covers."""
+    store = Store.sqlite(db)
+    bulletin = Ledger(store).bulletin(read_private_key(log_key))
+    out.print(Text(bulletin.headline(store.election())))
+    out.print(
+        f"Derived from the first {bulletin.checkpoint.size:,} sheets of the log (root {bulletin.checkpoint.root.hex()[:16]}…); anyone can recompute it with `tallyproof verify-log`."
+    )

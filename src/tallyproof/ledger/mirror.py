@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
+from tallyproof.ledger.bulletin import Bulletin
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.verify import KeyBinding, LogProblem, verify_log
 from tallyproof.signing import unb64
@@ -21,9 +22,10 @@ class LogCopy:
     leaves: list[tuple[int, str]]
     checkpoints: list[Checkpoint]
     log_public: bytes
+    bulletins: list[Bulletin]
 
     def verify(self) -> list[LogProblem]:
-        return verify_log(self.election, self.leaves, self.checkpoints, self.keys, self.log_public)
+        return verify_log(self.election, self.leaves, self.checkpoints, self.keys, self.log_public, self.bulletins)
 
 
 def read_copy(folder: Path) -> LogCopy:
@@ -35,7 +37,13 @@ def read_copy(folder: Path) -> LogCopy:
         _leaves(folder / "leaves.txt"),
         _checkpoints(folder / "checkpoints.txt"),
         unb64(_read(folder / "log.pub").strip(), where=str(folder / "log.pub")),
+        _bulletins(folder / "bulletins.txt"),
     )
+
+
+def _bulletins(path: Path) -> list[Bulletin]:
+    """Announced bulletins, one JSON a line (a copy made before bulletins existed has none)."""
+    return [Bulletin.from_text(line) for line in _read(path).splitlines() if line.strip()] if path.exists() else []
 
 
 def _read(path: Path) -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from tallyproof.election import Election
 from tallyproof.errors import TallyproofError
+from tallyproof.ledger.bulletin import Bulletin, check_bulletin
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import MemoryTree, leaf_hash
 from tallyproof.sheets.signed import SignedSheet
@@ -42,15 +43,28 @@ def verify_log(
     checkpoints: Sequence[Checkpoint],
     keys: Mapping[str, KeyBinding],
     log_public: bytes,
+    bulletins: Sequence[Bulletin] = (),
 ) -> list[LogProblem]:
-    """Every problem in a copy of the log: ``leaves`` are (index, payload) as served, in order."""
+    """Every problem in a copy of the log: ``leaves`` are (index, payload) as served, in order;
+    each bulletin's checkpoint is checked like the others, and its figures against its sheets."""
     problems = _numbering(leaves)
     for index, payload in leaves:
         problems += _leaf(election, index, payload, keys)
     tree = MemoryTree()
     for _, payload in leaves:
         tree.append(payload.encode("utf-8", "surrogateescape"))
-    problems += _checkpoints(election, checkpoints, tree, log_public)
+    problems += _checkpoints(election, [*checkpoints, *(b.checkpoint for b in bulletins)], tree, log_public)
+    payloads = [p for _, p in leaves]
+    for b in bulletins:
+        where = f"bulletin at size {b.checkpoint.size}"
+        try:
+            b.verify(log_public)
+        except TallyproofError as exc:
+            problems.append(LogProblem(where, f"not signed by the log's key: {exc}"))
+        problems += [
+            LogProblem(where, f"{m}: not derived from the published sheets")
+            for m in check_bulletin(b, election, payloads)
+        ]
     return problems
 
 

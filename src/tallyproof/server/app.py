@@ -89,6 +89,10 @@ def _log_routes(app: FastAPI, ledger: Ledger, log_key: PrivateKey) -> None:
     def checkpoints() -> str:
         return "\n".join(c.to_text() for c in ledger.checkpoints())
 
+    @app.get("/v1/bulletins", response_class=PlainTextResponse, summary="Every bulletin announced, one JSON a line")
+    def bulletins() -> str:
+        return "".join(b.to_text() + "\n" for b in ledger.bulletins())
+
     @app.get("/v1/consistency", summary="Consistency proof between two sizes of the log")
     def consistency(first: int, second: int) -> dict[str, Any]:
         if not 0 <= first <= second <= ledger.size():

@@ -33,6 +33,7 @@ def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
         keys = _get(client, "/v1/keys").json()
         leaves = _get(client, "/v1/leaves").json()
         checkpoints = _get(client, "/v1/checkpoints").text
+        bulletins = _get(client, "/v1/bulletins").text
         public = _get(client, "/v1/log.pub").text
     files = {
         "election.toml": election,
@@ -40,6 +41,7 @@ def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
         + "".join(f"{k['key_id']},{k['table']},{k['public']},{k['revoked_at'] or ''}\n" for k in keys),
         "leaves.txt": "".join(f"{e['index']}\t{e['payload']}\n" for e in leaves),
         "checkpoints.txt": checkpoints,
+        "bulletins.txt": bulletins,
         "log.pub": public,
     }
     try:

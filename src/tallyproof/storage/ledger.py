@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, func, insert, select, update
 
 from tallyproof.errors import CodecError, InputError, SignatureError, TallyproofError, UnknownError
+from tallyproof.ledger.bulletin import Bulletin, figures
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
 from tallyproof.sheets.sheet import Severity, Source, check
@@ -267,6 +268,22 @@ class Ledger:
             conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
         return cp
 
+    def bulletin(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Bulletin:
+        """Announce the result so far: a new checkpoint and the tabulation of exactly its sheets."""
+        cp = self.checkpoint(key, time=time)
+        payloads = [e["payload"] for e in self.entries(0, cp.size)]
+        expected = len({k.table for k in self.keys()})
+        bulletin = Bulletin.make(cp, figures(self.store.election(), payloads, expected), key)
+        with self.store.write() as conn:
+            conn.execute(insert(s.bulletins).values(size=cp.size, text=bulletin.to_text()))
+        return bulletin
+
+    def bulletins(self) -> list[Bulletin]:
+        with self.store._read() as conn:
+            return [
+                Bulletin.from_text(t) for (t,) in conn.execute(select(s.bulletins.c.text).order_by(s.bulletins.c.id))
+            ]
+
     def log_public(self) -> bytes | None:
         """The log's public key, known once it has signed a checkpoint."""
         with self.store._read() as conn:
@@ -281,9 +298,8 @@ class Ledger:
             raise UnknownError(
                 "the log has no checkpoint yet; make one with `tallyproof log checkpoint`", where=self.store.where
             )
-        paths = {
-            name: folder / name for name in ("election.toml", "keys.csv", "leaves.txt", "checkpoints.txt", "log.pub")
-        }
+        names = ("election.toml", "keys.csv", "leaves.txt", "checkpoints.txt", "bulletins.txt", "log.pub")
+        paths = {name: folder / name for name in names}
         try:
             folder.mkdir(parents=True, exist_ok=True)
             paths["election.toml"].write_text(self.store.election().source_text, encoding="utf-8")
@@ -293,6 +309,7 @@ class Ledger:
                 "".join(f"{e['idx']}\t{e['payload']}\n" for e in self.entries()), encoding="ascii"
             )
             paths["checkpoints.txt"].write_text("\n".join(c.to_text() for c in self.checkpoints()), encoding="ascii")
+            paths["bulletins.txt"].write_text("".join(b.to_text() + "\n" for b in self.bulletins()), encoding="ascii")
             paths["log.pub"].write_text(b64(public) + "\n", encoding="ascii")
         except OSError as exc:
             raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None

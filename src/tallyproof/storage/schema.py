@@ -30,6 +30,7 @@ __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "batches",
+    "bulletins",
     "checkpoints",
     "findings",
     "ledger_metadata",
@@ -171,6 +172,15 @@ log_nodes = Table(
 
 checkpoints = Table(
     "checkpoints",
+    ledger_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("text", Text, nullable=False),
+)
+
+
+bulletins = Table(
+    "bulletins",
     ledger_metadata,
     Column("id", Integer, primary_key=True),
     Column("size", BigInteger, nullable=False),
