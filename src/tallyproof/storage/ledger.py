@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,9 @@ class Ledger:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._nodes: dict[tuple[int, int], bytes] = {}
+        """Complete-subtree hashes already committed (they never change)."""
+        self._pending: dict[tuple[int, int], bytes] = {}
+        """Those written by the transaction under way, kept apart until it commits."""
 
     # -- machine keys -----------------------------------------------------------------------
     def add_key(self, public: bytes, table: str) -> MachineKey:
@@ -104,7 +108,7 @@ class Ledger:
         return Tree(self.size() if size is None else size, self._complete)
 
     def _complete(self, level: int, index: int) -> bytes:
-        found = self._nodes.get((level, index))
+        found = self._pending.get((level, index)) or self._nodes.get((level, index))
         if found is None:
             with self.store._read() as conn:
                 found = conn.execute(
@@ -117,29 +121,52 @@ class Ledger:
 
     def submit(self, payload: str | bytes, *, submitter: str | None = None) -> Receipt:
         """Check one signed sheet and, if it is sound, log it; the submission is kept in every case."""
+        return self.submit_many([(payload, submitter)])[0][0]
+
+    def submit_many(
+        self, items: Sequence[tuple[str | bytes, str | None]], *, log_key: PrivateKey | None = None
+    ) -> tuple[list[Receipt], Checkpoint | None]:
+        """:meth:`submit` for several (payload, submitter) pairs in one transaction (the server's group
+        commit); with ``log_key``, a checkpoint that includes them is signed in the same transaction."""
+        self._pending = {}
+        try:
+            with self.store.write() as conn:
+                size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+                receipts = []
+                for payload, submitter in items:
+                    receipt, size = self._one(conn, payload, submitter, size)
+                    receipts.append(receipt)
+                signed = self._sign_checkpoint(conn, log_key, size, dt.datetime.now(dt.UTC)) if log_key else None
+            self._nodes.update(self._pending)
+        finally:
+            self._pending = {}
+        return receipts, signed
+
+    def _one(self, conn: Connection, payload: str | bytes, submitter: str | None, size: int) -> tuple[Receipt, int]:
         raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
-        with self.store.write() as conn:
-            batch_id = self._keep(conn, raw, submitter)
-            try:
-                signed = self._verified(conn, raw)
-            except TallyproofError as exc:
-                conn.execute(
-                    insert(s.rejects).values(
-                        batch_id=batch_id, line=1, table_id=None, raw=raw.decode("utf-8", "replace"), reason=str(exc)
-                    )
-                )
-                _counts(conn, batch_id, accepted=0, rejected=1)
-                return Receipt("rejected", batch_id, reason=str(exc))
-            text = signed.to_text()
-            same = conn.execute(
-                select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == leaf_hash(text.encode("ascii")))
-            ).scalar()
-            if same is not None:
-                _counts(conn, batch_id, accepted=0, rejected=0)
-                return Receipt("duplicate", batch_id, index=int(same))
-            index, conflict = self._append(conn, batch_id, signed, text)
-            _counts(conn, batch_id, accepted=1, rejected=0)
-        return Receipt("logged", batch_id, index=index, conflict=conflict)
+        batch_id = self._keep(conn, raw, submitter)
+        try:
+            signed = self._verified(conn, raw)
+        except TallyproofError as exc:
+            reject = {
+                "batch_id": batch_id,
+                "line": 1,
+                "table_id": None,
+                "raw": raw.decode("utf-8", "replace"),
+                "reason": str(exc),
+            }
+            conn.execute(insert(s.rejects).values(**reject))
+            _counts(conn, batch_id, accepted=0, rejected=1)
+            return Receipt("rejected", batch_id, reason=str(exc)), size
+        text = signed.to_text()
+        same = conn.execute(
+            select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == leaf_hash(text.encode("ascii")))
+        ).scalar()
+        if same is not None:
+            return Receipt("duplicate", batch_id, index=int(same)), size
+        conflict = self._append(conn, batch_id, signed, text, size)
+        _counts(conn, batch_id, accepted=1, rejected=0)
+        return Receipt("logged", batch_id, index=size, conflict=conflict), size + 1
 
     def _keep(self, conn: Connection, raw: bytes, submitter: str | None) -> int:
         _, batch_id = self.store.next_ids(conn)
@@ -185,8 +212,8 @@ class Ledger:
             raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {signed.sheet.table}")
         return signed
 
-    def _append(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str) -> tuple[int, bool]:
-        index = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+    def _append(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str, index: int) -> bool:
+        """Add leaf ``index``; True if its table already had a (different) sheet in the log."""
         table = signed.sheet.table
         conflict = (
             conn.execute(select(s.log_entries.c.idx).where(s.log_entries.c.table_id == table)).first() is not None
@@ -206,23 +233,22 @@ class Ledger:
         )
         self._add_nodes(conn, index, h)
         self._add_copy(conn, batch_id, signed, text)
-        return index, conflict
+        return conflict
 
     def _add_nodes(self, conn: Connection, index: int, h: bytes) -> None:
         """Store the new leaf and every complete subtree it completes (RFC 9162 §2.1.1's hashing)."""
-        rows = [{"level": 0, "idx": index, "hash": h}]
+        new: dict[tuple[int, int], bytes] = {(0, index): h}
         level, i = 0, index
-        while i % 2 == 1:
-            left = (
-                self._nodes.get((level, i - 1))
-                or conn.execute(
-                    select(s.log_nodes.c.hash).where(s.log_nodes.c.level == level, s.log_nodes.c.idx == i - 1)
-                ).scalar_one()
-            )
+        while i % 2 == 1:  # a right child completes its parent
+            left = self._pending.get((level, i - 1)) or self._nodes.get((level, i - 1))
+            if left is None:
+                query = select(s.log_nodes.c.hash).where(s.log_nodes.c.level == level, s.log_nodes.c.idx == i - 1)
+                left = conn.execute(query).scalar_one()
             h = node_hash(left, h)
             level, i = level + 1, i // 2
-            rows.append({"level": level, "idx": i, "hash": h})
-        conn.execute(insert(s.log_nodes), rows)
+            new[(level, i)] = h
+        conn.execute(insert(s.log_nodes), [{"level": lv, "idx": ix, "hash": v} for (lv, ix), v in new.items()])
+        self._pending.update(new)
 
     def _add_copy(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str) -> None:
         """The logged sheet is also an ``official`` copy of its table, counted by ``tabulate``."""
@@ -252,20 +278,20 @@ class Ledger:
     # -- checkpoints ------------------------------------------------------------------------
     def checkpoint(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Checkpoint:
         """Sign and keep a checkpoint of the log as it is now."""
-        size = self.size()
-        cp = Checkpoint.make(
-            self.store.election().id, size, self.tree(size).root(), key, time or dt.datetime.now(dt.UTC)
-        )
         with self.store.write() as conn:
-            known = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
-            if known is None:
-                conn.execute(insert(s.meta).values(key="log_public", value=b64(key.public)))
-            elif known != b64(key.public):
-                raise SignatureError(
-                    f"this log is signed by key {key_id(unb64(known, where='meta'))}, not {cp.log_key}",
-                    where="--log-key",
-                )
-            conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
+            size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+            return self._sign_checkpoint(conn, key, size, time or dt.datetime.now(dt.UTC))
+
+    def _sign_checkpoint(self, conn: Connection, key: PrivateKey, size: int, time: dt.datetime) -> Checkpoint:
+        cp = Checkpoint.make(self.store.election().id, size, Tree(size, self._complete).root(), key, time)
+        known = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
+        if known is None:
+            conn.execute(insert(s.meta).values(key="log_public", value=b64(key.public)))
+        elif known != b64(key.public):
+            raise SignatureError(
+                f"this log is signed by key {key_id(unb64(known, where='meta'))}, not {cp.log_key}", where="--log-key"
+            )
+        conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
         return cp
 
     def bulletin(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Bulletin:
