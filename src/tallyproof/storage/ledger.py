@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from tallyproof.errors import CodecError, InputError, SignatureError, TallyproofError, UnknownError
 from tallyproof.ledger.bulletin import Bulletin, figures
@@ -131,109 +131,78 @@ class Ledger:
         self._pending = {}
         try:
             with self.store.write() as conn:
-                size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
-                receipts = []
-                for payload, submitter in items:
-                    receipt, size = self._one(conn, payload, submitter, size)
-                    receipts.append(receipt)
-                signed = self._sign_checkpoint(conn, log_key, size, dt.datetime.now(dt.UTC)) if log_key else None
+                tx = _Tx(conn, self.store)
+                receipts = [self._one(tx, payload, submitter) for payload, submitter in items]
+                signed = self._sign_checkpoint(conn, log_key, tx.size, dt.datetime.now(dt.UTC)) if log_key else None
             self._nodes.update(self._pending)
         finally:
             self._pending = {}
         return receipts, signed
 
-    def _one(self, conn: Connection, payload: str | bytes, submitter: str | None, size: int) -> tuple[Receipt, int]:
+    def _one(self, tx: _Tx, payload: str | bytes, submitter: str | None) -> Receipt:
         raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
-        batch_id = self._keep(conn, raw, submitter)
+        batch_id = tx.next_batch()
         try:
-            signed = self._verified(conn, raw)
+            signed = self._verified(tx.conn, raw)
         except TallyproofError as exc:
-            reject = {
-                "batch_id": batch_id,
-                "line": 1,
-                "table_id": None,
-                "raw": raw.decode("utf-8", "replace"),
-                "reason": str(exc),
-            }
-            conn.execute(insert(s.rejects).values(**reject))
-            _counts(conn, batch_id, accepted=0, rejected=1)
-            return Receipt("rejected", batch_id, reason=str(exc)), size
-        text = signed.to_text()
-        same = conn.execute(
-            select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == leaf_hash(text.encode("ascii")))
-        ).scalar()
-        if same is not None:
-            return Receipt("duplicate", batch_id, index=int(same)), size
-        conflict = self._append(conn, batch_id, signed, text, size)
-        _counts(conn, batch_id, accepted=1, rejected=0)
-        return Receipt("logged", batch_id, index=size, conflict=conflict), size + 1
-
-    def _keep(self, conn: Connection, raw: bytes, submitter: str | None) -> int:
-        _, batch_id = self.store.next_ids(conn)
-        conn.execute(
-            insert(s.batches).values(
-                id=batch_id,
-                kind="signed",
-                source=Source.OFFICIAL,
-                submitter=submitter,
-                received_at=now(),
-                filename="(transmission)",
-                format="signed",
-                encoding="ascii",
-                sha256=hashlib.sha256(raw).hexdigest(),
-                size=len(raw),
-                raw=raw,
-                n_accepted=0,
-                n_rejected=0,
+            tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=0, rejected=1))
+            tx.conn.execute(
+                _INSERT_REJECT,
+                {
+                    "batch_id": batch_id,
+                    "line": 1,
+                    "table_id": None,
+                    "raw": raw.decode("utf-8", "replace"),
+                    "reason": str(exc),
+                },
             )
+            return Receipt("rejected", batch_id, reason=str(exc))
+        text = signed.to_text()
+        h = leaf_hash(text.encode("ascii"))
+        same = tx.conn.execute(_SAME_LEAF, {"h": h}).scalar()
+        tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=int(same is None), rejected=0))
+        if same is not None:
+            return Receipt("duplicate", batch_id, index=int(same))
+        index = tx.size
+        conflict = tx.conn.execute(_TABLE_LOGGED, {"t": signed.sheet.table}).first() is not None
+        tx.conn.execute(
+            _INSERT_ENTRY,
+            {
+                "idx": index,
+                "batch_id": batch_id,
+                "table_id": signed.sheet.table,
+                "machine": signed.machine,
+                "payload": text,
+                "leaf_hash": h,
+                "conflict": int(conflict),
+                "logged_at": now(),
+            },
         )
-        return batch_id
+        self._add_nodes(tx.conn, index, h)
+        tx.conn.execute(_INSERT_SHEET, _sheet_row(tx.next_sheet(), batch_id, signed, len(text)))
+        tx.size += 1
+        return Receipt("logged", batch_id, index=index, conflict=conflict)
 
     def _verified(self, conn: Connection, raw: bytes) -> SignedSheet:
         """Decode, check the key binding and the signature, and the counts; raise on any failure."""
         election = self.store.election()
         signed = SignedSheet.from_text(raw, election)
-        row = conn.execute(select(s.machine_keys).where(s.machine_keys.c.key_id == signed.machine)).mappings().first()
+        row = conn.execute(_KEY, {"k": signed.machine}).first()
         if row is None:
             raise SignatureError("signed by a key that is not registered", where=f"key {signed.machine}")
-        if row["revoked_at"] is not None:
+        table, public, revoked_at, reason = row
+        if revoked_at is not None:
+            raise SignatureError(f"signed by a key revoked at {revoked_at} ({reason})", where=f"key {signed.machine}")
+        if table != signed.sheet.table:
             raise SignatureError(
-                f"signed by a key revoked at {row['revoked_at']} ({row['revoke_reason']})",
-                where=f"key {signed.machine}",
-            )
-        if row["table_id"] != signed.sheet.table:
-            raise SignatureError(
-                f"key {signed.machine} is bound to table {row['table_id']}, not {signed.sheet.table}",
+                f"key {signed.machine} is bound to table {table}, not {signed.sheet.table}",
                 where=f"sheet {signed.sheet.table}",
             )
-        signed.verify(row["public"])
+        signed.verify(public)
         errors = [f for f in check(signed.sheet, election) if f.severity is Severity.ERROR]
         if errors:
             raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {signed.sheet.table}")
         return signed
-
-    def _append(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str, index: int) -> bool:
-        """Add leaf ``index``; True if its table already had a (different) sheet in the log."""
-        table = signed.sheet.table
-        conflict = (
-            conn.execute(select(s.log_entries.c.idx).where(s.log_entries.c.table_id == table)).first() is not None
-        )
-        h = leaf_hash(text.encode("ascii"))
-        conn.execute(
-            insert(s.log_entries).values(
-                idx=index,
-                batch_id=batch_id,
-                table_id=table,
-                machine=signed.machine,
-                payload=text,
-                leaf_hash=h,
-                conflict=int(conflict),
-                logged_at=now(),
-            )
-        )
-        self._add_nodes(conn, index, h)
-        self._add_copy(conn, batch_id, signed, text)
-        return conflict
 
     def _add_nodes(self, conn: Connection, index: int, h: bytes) -> None:
         """Store the new leaf and every complete subtree it completes (RFC 9162 §2.1.1's hashing)."""
@@ -249,31 +218,6 @@ class Ledger:
             new[(level, i)] = h
         conn.execute(insert(s.log_nodes), [{"level": lv, "idx": ix, "hash": v} for (lv, ix), v in new.items()])
         self._pending.update(new)
-
-    def _add_copy(self, conn: Connection, batch_id: int, signed: SignedSheet, text: str) -> None:
-        """The logged sheet is also an ``official`` copy of its table, counted by ``tabulate``."""
-        sheet = signed.sheet
-        sheet_id, _ = self.store.next_ids(conn)
-        conn.execute(
-            insert(s.sheets).values(
-                id=sheet_id,
-                batch_id=batch_id,
-                line=1,
-                table_id=sheet.table,
-                source=Source.OFFICIAL,
-                digest=sheet.digest(),
-                acta_id=None,
-                candidates=pack(sheet.candidates),
-                cards=pack(sheet.cards or ()),
-                null_votes=sheet.null,
-                blank_votes=sheet.blank,
-                registered=sheet.registered,
-                valid_stated=None,
-                voters=None,
-                raw_start=0,
-                raw_end=len(text),
-            )
-        )
 
     # -- checkpoints ------------------------------------------------------------------------
     def checkpoint(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Checkpoint:
@@ -357,5 +301,71 @@ class Ledger:
             return [dict(r) for r in conn.execute(q.order_by(c.idx)).mappings()]
 
 
-def _counts(conn: Connection, batch_id: int, *, accepted: int, rejected: int) -> None:
-    conn.execute(update(s.batches).where(s.batches.c.id == batch_id).values(n_accepted=accepted, n_rejected=rejected))
+class _Tx:
+    """The write transaction under way: its connection, the log's size, the next free ids."""
+
+    def __init__(self, conn: Connection, store: Store) -> None:
+        self.conn = conn
+        self.size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+        self._sheet, self._batch = store.next_ids(conn)
+
+    def next_batch(self) -> int:
+        self._batch += 1
+        return self._batch - 1
+
+    def next_sheet(self) -> int:
+        self._sheet += 1
+        return self._sheet - 1
+
+
+_INSERT_BATCH = insert(s.batches)
+_INSERT_REJECT = insert(s.rejects)
+_INSERT_ENTRY = insert(s.log_entries)
+_INSERT_SHEET = insert(s.sheets)
+_KEY = select(
+    s.machine_keys.c.table_id, s.machine_keys.c.public, s.machine_keys.c.revoked_at, s.machine_keys.c.revoke_reason
+).where(s.machine_keys.c.key_id == bindparam("k"))
+_SAME_LEAF = select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == bindparam("h"))
+_TABLE_LOGGED = select(s.log_entries.c.idx).where(s.log_entries.c.table_id == bindparam("t")).limit(1)
+
+
+def _batch_row(batch_id: int, raw: bytes, submitter: str | None, *, accepted: int, rejected: int) -> dict[str, Any]:
+    """A transmission, kept as received whatever becomes of it."""
+    return {
+        "id": batch_id,
+        "kind": "signed",
+        "source": Source.OFFICIAL,
+        "submitter": submitter,
+        "received_at": now(),
+        "filename": "(transmission)",
+        "format": "signed",
+        "encoding": "ascii",
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "size": len(raw),
+        "raw": raw,
+        "n_accepted": accepted,
+        "n_rejected": rejected,
+    }
+
+
+def _sheet_row(sheet_id: int, batch_id: int, signed: SignedSheet, length: int) -> dict[str, Any]:
+    """The logged sheet is also an ``official`` copy of its table, counted by ``tabulate``."""
+    sheet = signed.sheet
+    return {
+        "id": sheet_id,
+        "batch_id": batch_id,
+        "line": 1,
+        "table_id": sheet.table,
+        "source": Source.OFFICIAL,
+        "digest": sheet.digest(),
+        "acta_id": None,
+        "candidates": pack(sheet.candidates),
+        "cards": pack(sheet.cards or ()),
+        "null_votes": sheet.null,
+        "blank_votes": sheet.blank,
+        "registered": sheet.registered,
+        "valid_stated": None,
+        "voters": None,
+        "raw_start": 0,
+        "raw_end": length,
+    }
