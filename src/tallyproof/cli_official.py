@@ -83,10 +83,12 @@ def keys_import(
         raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from None
     if not lines or lines[0].strip() != "table,public":
         raise InputError("expected the header table,public", where=f"{file}:1")
+    pairs = []
     for number, line in enumerate(lines[1:], start=2):
         table, _, public = line.strip().partition(",")
-        ledger.add_key(unb64(public, where=f"{file}:{number}"), table)
-    out.print(f"{len(lines) - 1:,} machine keys registered.")
+        pairs.append((unb64(public, where=f"{file}:{number}"), table))
+    ledger.add_keys(pairs, where=str(file))
+    out.print(f"{len(pairs):,} machine keys registered.")
 
 
 @keys_app.command("list")
@@ -258,7 +260,7 @@ def serve_command(
 
     from tallyproof.server.app import create_app
 
-    app = create_app(Store.sqlite(db), read_private_key(log_key))
+    app = create_app(Store.sqlite(db, server=True), read_private_key(log_key))
     out.print(f"Serving {escape(str(db))} on http://{host}:{port} (API docs at /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")
 

@@ -64,14 +64,37 @@ class Ledger:
     # -- machine keys -----------------------------------------------------------------------
     def add_key(self, public: bytes, table: str) -> MachineKey:
         """Register a machine's public key for ``table`` (the key must be new)."""
-        election = self.store.election()
-        table = election.geography.table_id(table, where="--table")
-        kid = key_id(public)
-        with self.store.write() as conn:
-            if conn.execute(select(s.machine_keys.c.key_id).where(s.machine_keys.c.key_id == kid)).first():
-                raise SignatureError("this key is already registered", where=f"key {kid}")
-            conn.execute(insert(s.machine_keys).values(key_id=kid, table_id=table, public=public, added_at=now()))
+        kid = self.add_keys([(public, table)], where="--table")[0]
         return self.key(kid)
+
+    def add_keys(self, keys: Sequence[tuple[bytes, str]], *, where: str) -> list[str]:
+        """Register many machines' keys in one transaction (all or none); returns their key ids."""
+        geo = self.store.election().geography
+        rows: list[dict[str, Any]] = []
+        for i, (public, table) in enumerate(keys):
+            if len(public) != 32:
+                raise SignatureError(
+                    f"an Ed25519 public key has 32 bytes, this one {len(public)}", where=f"{where} [{i}]"
+                )
+            rows.append(
+                {
+                    "key_id": key_id(public),
+                    "table_id": geo.table_id(table, where=f"{where} [{i}]"),
+                    "public": public,
+                    "added_at": now(),
+                }
+            )
+        ids: list[str] = [r["key_id"] for r in rows]
+        if len(set(ids)) != len(ids):
+            raise SignatureError("the same key is listed twice", where=where)
+        with self.store.write() as conn:
+            known = {k for (k,) in conn.execute(select(s.machine_keys.c.key_id))}
+            again = [k for k in ids if k in known]
+            if again:
+                raise SignatureError("this key is already registered", where=f"key {again[0]}")
+            if rows:
+                conn.execute(insert(s.machine_keys), rows)
+        return ids
 
     def revoke_key(self, kid: str, reason: str) -> MachineKey:
         with self.store.write() as conn:
