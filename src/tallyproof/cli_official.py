@@ -253,16 +253,24 @@ def serve_command(
     log_key: LogKeyOption = Path("tallyproof-log.key"),
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes; signatures are checked on all of them.")] = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Run the central server: machines POST signed sheets to /v1/sheets; the log is public; docs at /docs."""
     import uvicorn
 
-    from tallyproof.server.app import create_app
-
-    app = create_app(Store.sqlite(db, server=True), read_private_key(log_key))
-    out.print(f"Serving {escape(str(db))} on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    Store.sqlite(db, server=True)  # fails here, with a clear message, if the store is not usable
+    read_private_key(log_key)
+    os.environ["TALLYPROOF_DB"], os.environ["TALLYPROOF_LOG_KEY"] = str(db.resolve()), str(log_key.resolve())
+    out.print(f"Serving {escape(str(db))} on http://{host}:{port} with {workers} worker(s) (API docs at /docs)")
+    uvicorn.run(
+        "tallyproof.server.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+    )
 
 
 def mirror_command(

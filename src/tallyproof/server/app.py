@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import html
+import os
 import queue
 import threading
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,7 +27,18 @@ from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
 from tallyproof.storage.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app"]
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one server worker process, configured by ``tallyproof serve`` through the environment
+    (``TALLYPROOF_DB``, ``TALLYPROOF_LOG_KEY``): several workers share the store, SQLite serialising
+    their commits, and check signatures on all cores."""
+    db, key = os.environ.get("TALLYPROOF_DB"), os.environ.get("TALLYPROOF_LOG_KEY")
+    if not db or not key:
+        raise InputError("set TALLYPROOF_DB and TALLYPROOF_LOG_KEY", where="environment")
+    text = Path(key).read_text(encoding="ascii")
+    return create_app(Store.sqlite(db, server=True), PrivateKey.from_text(text, where=key))
 
 
 def create_app(store: Store, log_key: PrivateKey) -> FastAPI:
