@@ -35,6 +35,7 @@ COMMANDS = [
     ["verify-log"],
     ["serve"],
     ["mirror"],
+    ["transmit"],
 ]
 
 

@@ -21,7 +21,7 @@ from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import leaf_hash, verify_inclusion
 from tallyproof.ledger.mirror import read_copy
 from tallyproof.machines import signed_sheets
-from tallyproof.server.client import mirror
+from tallyproof.server.client import mirror, transmit
 from tallyproof.signing import PrivateKey, unb64
 from tallyproof.simulate import simulate
 from tallyproof.storage.ledger import Ledger
@@ -128,6 +128,12 @@ def test_transmit_prove_mirror_and_verify(server: Server, tmp_path: Path) -> Non
     mirror(server.url, tmp_path / "copy")
     copy = read_copy(tmp_path / "copy")
     assert len(copy.leaves) == 20 and copy.verify() == []
+
+
+def test_transmit_sends_like_machines(server: Server) -> None:
+    counts = transmit(server.url, server.payloads[:30], parallel=8)
+    assert counts == {"logged": 30, "duplicate": 0, "rejected": 0, "failed": 0}
+    assert transmit(server.url, server.payloads[:5], parallel=2)["duplicate"] == 5
 
 
 def test_every_acknowledged_sheet_survives_a_sigkill(server: Server, tmp_path: Path) -> None:

@@ -25,7 +25,14 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from tallyproof.cli_official import keys_app, log_app, mirror_command, serve_command, verify_log_command
+from tallyproof.cli_official import (
+    keys_app,
+    log_app,
+    mirror_command,
+    serve_command,
+    transmit_command,
+    verify_log_command,
+)
 from tallyproof.console import err, out
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError, UnknownError
@@ -63,6 +70,7 @@ app.add_typer(log_app, name="log")
 app.command("verify-log")(verify_log_command)
 app.command("serve")(serve_command)
 app.command("mirror")(mirror_command)
+app.command("transmit")(transmit_command)
 
 DbOption = Annotated[
     Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import out
+from tallyproof.console import err, out
 from tallyproof.errors import InputError, LedgerError
 from tallyproof.ledger.mirror import read_copy
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
@@ -296,3 +296,35 @@ def log_bulletin(log_key: LogKeyOption = Path("tallyproof-log.key"), db: DbOptio
     out.print(
         f"Derived from the first {bulletin.checkpoint.size:,} sheets of the log (root {bulletin.checkpoint.root.hex()[:16]}…); anyone can recompute it with `tallyproof verify-log`."
     )
+
+
+def transmit_command(
+    url: Annotated[str, typer.Argument(help="The server, e.g. http://127.0.0.1:8000.")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Files of signed sheets, one a line (as machines would send them).")
+    ],
+    parallel: Annotated[int, typer.Option(min=1, help="Transmissions under way at once.")] = 32,
+) -> None:
+    """Send signed sheets to a server over HTTP, like the voting machines do on election night."""
+    import time
+
+    from tallyproof.server.client import transmit
+
+    payloads: list[str] = []
+    for path in files:
+        try:
+            payloads += [
+                line for line in path.read_text(encoding="ascii", errors="replace").splitlines() if line.strip()
+            ]
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
+    started = time.monotonic()
+    with err.status(f"Transmitting {len(payloads):,} signed sheets"):
+        counts = transmit(url, payloads, parallel=parallel)
+    elapsed = time.monotonic() - started
+    out.print(
+        f"{counts['logged']:,} logged, {counts['duplicate']:,} already in the log, {counts['rejected']:,} rejected, "
+        f"{counts['failed']:,} unanswered in {elapsed:.1f} s ({len(payloads) / max(elapsed, 1e-9):,.0f} sheets/s)."
+    )
+    if counts["failed"] or counts["rejected"]:
+        raise typer.Exit(InputError.exit_code)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 
 from tallyproof.errors import InputError
 
-__all__ = ["mirror"]
+__all__ = ["mirror", "transmit"]
 
 
 def _get(client: httpx.Client, path: str) -> httpx.Response:
@@ -51,3 +52,29 @@ def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
     return {name: folder / name for name in files}
+
+
+def transmit(url: str, payloads: list[str], *, parallel: int = 32, timeout: float = 30.0) -> dict[str, int]:
+    """Send signed sheets to a server as machines would (``parallel`` at a time); count the answers.
+
+    Returns how many were ``logged``, ``duplicate`` (already in the log), ``rejected`` (422, with the
+    server's reason kept there) and ``failed`` (no answer: to be sent again)."""
+    counts = {"logged": 0, "duplicate": 0, "rejected": 0, "failed": 0}
+    limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, limits=limits) as client:
+
+        def send(payload: str) -> str:
+            try:
+                answer = client.post(
+                    "/v1/sheets", content=payload.encode("ascii", "replace"), headers={"Content-Type": "text/plain"}
+                )
+            except httpx.HTTPError:
+                return "failed"
+            if answer.status_code == 422:
+                return "rejected"
+            return str(answer.json().get("status", "failed")) if answer.status_code in (200, 201) else "failed"
+
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            for status in pool.map(send, payloads):
+                counts[status] = counts.get(status, 0) + 1
+    return counts
