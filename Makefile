@@ -37,6 +37,7 @@ docs: $(BIN)/tallyproof
 bench: $(BIN)/tallyproof
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/bench_core.py --record
+	$(BIN)/python bench/bench_log.py --record   # needs wrk (apt-get install wrk)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache

@@ -23,9 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
-import os
-import platform
 import shlex
 import shutil
 import sqlite3
@@ -37,13 +34,14 @@ import time
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
-from importlib import metadata, util
+from importlib import util
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow
 import sqlalchemy
+from _report import DOCS, ROOT, BenchmarkError, check, goal, machine, rate, ratio, record, secs
 
 from tallyproof import simulate as sim
 from tallyproof.election import Election, load_election
@@ -51,8 +49,6 @@ from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Tabulation, tabulate
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 OUT = ROOT / "bench" / "out"
 ELECTION = "ve2024"
 LEVEL = "state"
@@ -62,16 +58,6 @@ IMPORT_GOAL = 100_000
 TABULATE_GOAL = 2.0
 """Seconds for a by-state tabulation."""
 TO_SQL_CHUNK = 50_000
-
-
-class BenchmarkError(RuntimeError):
-    """The benchmark cannot be trusted: a step failed or two tools disagree."""
-
-
-def check(ok: bool, what: str) -> None:
-    """Fail loudly (an explicit check, so that ``python -O`` cannot skip it)."""
-    if not ok:
-        raise BenchmarkError(what)
 
 
 # --- timing --------------------------------------------------------------------------------------
@@ -142,68 +128,8 @@ def run_cli(args: list[str], log: Path) -> tuple[float, float]:
 # --- formatting: never better than measured --------------------------------------------------------
 
 
-def secs(x: float) -> str:
-    return f"{math.ceil(x * 1000) / 1000:,.3f} s"
-
-
-def rate(n: int, seconds: float, unit: str) -> str:
-    return f"{math.floor(n / seconds):,} {unit}/s"
-
-
-def ratio(alternative: float, ours: float) -> str:
-    return f"{math.floor(alternative / ours * 100) / 100:.2f}"
-
-
 def mib(path: Path) -> str:
     return f"{path.stat().st_size / 2**20:,.1f} MiB"
-
-
-# --- machine -------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with open("/proc/meminfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    import pandas as pd
-
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "ram": ram,
-        "os": platform.platform(),
-        "versions": (
-            f"Python {platform.python_version()}, NumPy {np.__version__}, pyarrow {pyarrow.__version__}, "
-            f"pandas {pd.__version__}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}"
-        ),
-        "tallyproof": f"tallyproof {metadata.version('tallyproof')} at {git_revision()}",
-    }
-
-
-def git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"{head} + uncommitted changes in src/" if dirty else head
 
 
 # --- the steps -----------------------------------------------------------------------------------
@@ -407,10 +333,6 @@ def verify(
 # --- report --------------------------------------------------------------------------------------
 
 
-def goal(ok: bool) -> str:
-    return "**met**" if ok else "**MISSED**"
-
-
 def report(r: Results, info: dict[str, str], command: str, when: dt.datetime, repeat: int) -> str:
     n = r.tables
     pandas_import_total = r.read_csv + r.to_sql
@@ -477,13 +399,6 @@ def report(r: Results, info: dict[str, str], command: str, when: dt.datetime, re
         "",
     ]
     return "\n".join(lines)
-
-
-def record(text: str) -> None:
-    if not DOCS.exists():
-        DOCS.write_text("# Benchmarks\n\nRuns of `bench/bench_core.py`, newest last.\n\n", encoding="utf-8")
-    with DOCS.open("a", encoding="utf-8") as f:
-        f.write("\n" + text)
 
 
 # --- main ----------------------------------------------------------------------------------------
@@ -553,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
         "tallyproof store": mib(work / "tallyproof.db"),
         "pandas SQLite": mib(work / "pandas.db"),
     }
-    text = report(r, machine(), command_line(argv), when, args.repeat)
+    import pandas as pd
+
+    versions = f"NumPy {np.__version__}, pyarrow {pyarrow.__version__}, pandas {pd.__version__}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}"
+    text = report(r, machine(versions), command_line(argv), when, args.repeat)
     print(text)
     if args.record:
         record(text)

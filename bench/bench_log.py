@@ -30,7 +30,6 @@ import datetime as dt
 import hashlib
 import math
 import os
-import platform
 import random
 import re
 import shlex
@@ -49,6 +48,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+from _report import DOCS, ROOT, BenchmarkError, check, goal, machine, micros, p99, rate, ratio, record, secs, step
 
 from tallyproof.election import load_election
 from tallyproof.ledger.merkle import (
@@ -66,8 +66,6 @@ from tallyproof.simulate import simulate
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
 
-ROOT = Path(__file__).resolve().parent.parent
-DOCS = ROOT / "docs" / "benchmarks.md"
 OUT = ROOT / "bench" / "out"
 ELECTION = "ve2024"
 PAYLOAD = 300
@@ -85,52 +83,6 @@ COUNTRY_GOAL = 15.0
 """Seconds to publish a 30,000-table country."""
 PROOF_GOAL = 1e-3
 """Seconds per inclusion proof."""
-
-
-class BenchmarkError(RuntimeError):
-    """The benchmark cannot be trusted: a step failed or a check did not hold."""
-
-
-def check(ok: bool, what: str) -> None:
-    """Fail loudly (an explicit check, so that ``python -O`` cannot skip it)."""
-    if not ok:
-        raise BenchmarkError(what)
-
-
-def step(label: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {label}", file=sys.stderr, flush=True)
-
-
-# --- formatting: never better than measured --------------------------------------------------------
-
-
-def secs(x: float) -> str:
-    return f"{math.ceil(x * 1000) / 1000:,.3f} s"
-
-
-def micros(x: float) -> str:
-    """Seconds shown in µs, rounded up to 0.1 µs."""
-    return f"{math.ceil(x * 1e7) / 10:,.1f} µs"
-
-
-def rate(n: float, seconds: float, unit: str) -> str:
-    return f"{math.floor(n / seconds):,} {unit}/s"
-
-
-def ratio(alternative: float, ours: float) -> str:
-    """``alternative / ours`` rounded down (above 1: ours is faster)."""
-    r = alternative / ours
-    return f"{math.floor(r):,}" if r >= 100 else f"{math.floor(r * 100) / 100:,.2f}"
-
-
-def goal(ok: bool) -> str:
-    return "**met**" if ok else "**MISSED**"
-
-
-def p99(xs: list[float]) -> float:
-    """The 99th percentile, nearest rank (never interpolated down)."""
-    s = sorted(xs)
-    return s[max(0, math.ceil(0.99 * len(s)) - 1)]
 
 
 @dataclass
@@ -153,51 +105,6 @@ class Stats:
 
     def text(self) -> str:
         return f"mean {micros(self.mean)}, p99 {micros(self.p99)}, max {micros(self.worst)}"
-
-
-# --- machine -------------------------------------------------------------------------------------
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    with open("/proc/cpuinfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    with open("/proc/meminfo", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 2**20:.1f} GiB"
-                break
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
-    versions = ", ".join(f"{m} {metadata.version(m)}" for m in ("cryptography", "SQLAlchemy", "fastapi", "uvicorn"))
-    return {
-        "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": cpu,
-        "ram": ram,
-        "os": platform.platform(),
-        "versions": f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {versions}, {wrk}",
-        "tallyproof": f"tallyproof {metadata.version('tallyproof')} at {git_revision()}",
-    }
-
-
-def git_revision() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "src"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown revision"
-    return f"{head} + uncommitted changes in src/" if dirty else head
 
 
 # --- 1. the tree in memory -----------------------------------------------------------------------
@@ -724,11 +631,6 @@ def report(
     return "\n".join(lines)
 
 
-def record(text: str) -> None:
-    with DOCS.open("a", encoding="utf-8") as f:
-        f.write("\n" + text)
-
-
 # --- main ----------------------------------------------------------------------------------------
 
 
@@ -785,7 +687,12 @@ def main(argv: list[str] | None = None) -> int:
     step(f"persistent part done: {args.tables / p.submit:,.0f} sheets/s")
     step(f"HTTP: tallyproof serve --workers {args.workers}, wrk POST")
     h = http_end_to_end(sim, args.tables, args.workers, args.wrk_threads, args.floor_seconds, work)
-    text = report(m, p, h, machine(), command_line(argv), when, time.perf_counter() - began)
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("[")[0].strip()
+    libraries = ", ".join(
+        f"{name} {metadata.version(name)}" for name in ("cryptography", "SQLAlchemy", "fastapi", "uvicorn")
+    )
+    versions = f"SQLite {sqlite3.sqlite_version}, {libraries}, {wrk}"
+    text = report(m, p, h, machine(versions), command_line(argv), when, time.perf_counter() - began)
     print(text)
     if args.record:
         record(text)
