@@ -36,6 +36,7 @@ COMMANDS = [
     ["serve"],
     ["mirror"],
     ["transmit"],
+    ["bulletin"],
 ]
 
 

@@ -201,6 +201,8 @@ def test_official_side_from_the_command_line(tmp_path: Path) -> None:
     assert "written to" in runner.invoke(app, ["log", "keygen", "--log-key", str(key)]).output
     assert "size 40" in run("log", "checkpoint", "--log-key", str(key), db=db)
     assert "100.0% of tables counted (40 of 40)" in run("log", "bulletin", "--log-key", str(key), db=db)
+    shown = run("bulletin", db=db)
+    assert "100.0% of tables counted (40 of 40)" in shown and "It equals the tabulation of its sheets" in shown
     first_table = (folder / "signed.txt").read_text().split("|")[2]
     (proof,) = json.loads(run("log", "prove", first_table, db=db))
     assert proof["size"] == 40 and len(proof["proof"]) == 6

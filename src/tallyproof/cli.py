@@ -26,6 +26,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from tallyproof.cli_official import (
+    bulletin_command,
     keys_app,
     log_app,
     mirror_command,
@@ -71,6 +72,7 @@ app.command("verify-log")(verify_log_command)
 app.command("serve")(serve_command)
 app.command("mirror")(mirror_command)
 app.command("transmit")(transmit_command)
+app.command("bulletin")(bulletin_command)
 
 DbOption = Annotated[
     Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 
 from tallyproof.console import err, out
-from tallyproof.errors import InputError, LedgerError
+from tallyproof.errors import InputError, LedgerError, UnknownError
+from tallyproof.ledger.bulletin import check_bulletin
 from tallyproof.ledger.mirror import read_copy
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage.ledger import Ledger
@@ -328,3 +329,34 @@ def transmit_command(
     )
     if counts["failed"] or counts["rejected"]:
         raise typer.Exit(InputError.exit_code)
+
+
+def bulletin_command(
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """The latest bulletin announced: its headline, the checkpoint it rests on, and whether it equals its sheets."""
+    store = Store.sqlite(db)
+    ledger = Ledger(store)
+    announced = ledger.bulletins()
+    if not announced:
+        raise UnknownError("no bulletin has been announced; announce one with `tallyproof log bulletin`", where=str(db))
+    latest = announced[-1]
+    payloads = [e["payload"] for e in ledger.entries(0, latest.checkpoint.size)]
+    differences = check_bulletin(latest, store.election(), payloads)
+    if fmt == "json":
+        out.print_json(json.dumps({"bulletin": json.loads(latest.to_text()), "differences": differences}))
+    else:
+        out.print(Text(latest.headline(store.election())))
+        out.print(
+            f"Announced with checkpoint {latest.checkpoint.size:,} at {latest.checkpoint.time:%Y-%m-%d %H:%M} UTC."
+        )
+        for d in differences:
+            out.print(Text(f"  {d}", style="red"))
+        out.print(
+            "It equals the tabulation of its sheets."
+            if not differences
+            else "[red]It does not equal the tabulation of its sheets.[/]"
+        )
+    if differences:
+        raise typer.Exit(LedgerError.exit_code)
