@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,21 @@ def test_the_log_is_an_rfc9162_tree_with_proofs_and_signed_checkpoints(ledger: L
     for c in stored:
         c.verify(LOG_KEY.public)
     assert [e["payload"] for e in ledger.entries()] == texts
+
+
+def test_unsigned_2024_payloads_are_logged_and_marked(ledger: Ledger, ve2024: Election, tmp_path: Path) -> None:
+    from conftest import FIXTURES
+    from tallyproof.ledger.mirror import read_copy
+    from tallyproof.ledger.verify import unsigned_leaves
+
+    payload = (FIXTURES / "qr_payloads.txt").read_text(encoding="utf-8").splitlines()[0]
+    receipt = ledger.submit(payload)
+    assert receipt.status == "logged"
+    (entry,) = ledger.entries()
+    assert entry["machine"] == "unsigned" and entry["payload"] == payload
+    assert ledger.submit(payload.replace("!0!0", "!-1!0")).status == "rejected"
+    bulletin = ledger.bulletin(LOG_KEY)
+    assert bulletin.figures.unsigned == 1 and bulletin.figures.tables_counted == 1
+    ledger.export(tmp_path / "copy")
+    copy = read_copy(tmp_path / "copy")
+    assert copy.verify() == [] and unsigned_leaves(ve2024, copy.leaves) == [0]

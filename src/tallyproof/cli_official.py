@@ -16,6 +16,7 @@ from tallyproof.console import err, out
 from tallyproof.errors import InputError, LedgerError, UnknownError
 from tallyproof.ledger.bulletin import check_bulletin
 from tallyproof.ledger.mirror import read_copy
+from tallyproof.ledger.verify import unsigned_leaves
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
@@ -246,6 +247,11 @@ def verify_log_command(
             out.print(Text(str(p), style="red"))
         verdict = "the log is consistent" if not problems else f"{len(problems):,} problems"
         out.print(f"{len(copy.leaves):,} leaves, {len(copy.checkpoints):,} checkpoints: {verdict}.")
+        unsigned = unsigned_leaves(copy.election, copy.leaves)
+        if unsigned:
+            out.print(
+                f"{len(unsigned):,} leaves are unsigned 2024-style payloads: their counts are in the log, their origin cannot be checked."
+            )
     if problems:
         raise typer.Exit(LedgerError.exit_code)
 

@@ -20,6 +20,8 @@ from typing import Any
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, TallyproofError
 from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.sheets.qr import from_qr, looks_like_qr
+from tallyproof.sheets.sheet import TallySheet
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey, b64, unb64, verify
 
@@ -34,6 +36,8 @@ class Figures:
     null: int
     blank: int
     conflicts: int
+    unsigned: int = 0
+    """Counted tables whose sheet is an unsigned 2024-style payload (no machine signed it)."""
 
     @property
     def share(self) -> float:
@@ -47,33 +51,36 @@ class Figures:
             "null": self.null,
             "blank": self.blank,
             "conflicts": self.conflicts,
+            "unsigned": self.unsigned,
         }
 
 
 def figures(election: Election, payloads: Sequence[str], tables_expected: int) -> Figures:
     """Tabulate the logged sheets ``payloads`` (in log order): first sheet of each table counts."""
     totals = [0] * len(election.candidates)
-    null = blank = conflicts = 0
+    null = blank = conflicts = unsigned = 0
     seen: dict[str, str] = {}
     for payload in payloads:
-        try:
-            sheet = SignedSheet.from_text(payload, election).sheet
-        except TallyproofError:
+        sheet = _sheet(election, payload)
+        if sheet is None:
             continue  # verify-log reports undecodable leaves on their own
         if sheet.table in seen:
             conflicts += seen[sheet.table] != payload
             continue
         seen[sheet.table] = payload
+        unsigned += looks_like_qr(payload)
         totals = [a + b for a, b in zip(totals, sheet.candidates, strict=True)]
         null, blank = null + (sheet.null or 0), blank + (sheet.blank or 0)
-    return Figures(
-        len(seen),
-        tables_expected,
-        {c.id: v for c, v in zip(election.candidates, totals, strict=True)},
-        null,
-        blank,
-        conflicts,
-    )
+    by_id: dict[str, int] = {c.id: v for c, v in zip(election.candidates, totals, strict=True)}
+    return Figures(len(seen), tables_expected, by_id, null, blank, conflicts, unsigned)
+
+
+def _sheet(election: Election, payload: str) -> TallySheet | None:
+    """The counts of a logged payload: a signed sheet, or an unsigned 2024-style QR payload."""
+    try:
+        return from_qr(payload, election) if looks_like_qr(payload) else SignedSheet.from_text(payload, election).sheet
+    except TallyproofError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +117,7 @@ class Bulletin:
                 int(data["null"]),
                 int(data["blank"]),
                 int(data["conflicts"]),
+                int(data.get("unsigned", 0)),
             )
             return cls(
                 Checkpoint.from_text(data["checkpoint"]), figs, unb64(data["signature"], where="bulletin.signature")
@@ -138,7 +146,7 @@ def check_bulletin(bulletin: Bulletin, election: Election, payloads: Sequence[st
         for k, v in actual.candidates.items()
         if said.candidates.get(k, 0) != v
     ]
-    for name in ("tables_counted", "null", "blank", "conflicts"):
+    for name in ("tables_counted", "null", "blank", "conflicts", "unsigned"):
         if getattr(said, name) != getattr(actual, name):
             out.append(f"says {name} {getattr(said, name):,} but its sheets give {getattr(actual, name):,}")
     return out

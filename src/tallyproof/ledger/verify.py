@@ -17,9 +17,10 @@ from tallyproof.errors import TallyproofError
 from tallyproof.ledger.bulletin import Bulletin, check_bulletin
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import MemoryTree, leaf_hash
+from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
 from tallyproof.sheets.signed import SignedSheet
 
-__all__ = ["KeyBinding", "LogProblem", "verify_log"]
+__all__ = ["KeyBinding", "LogProblem", "unsigned_leaves", "verify_log"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +80,24 @@ def _numbering(leaves: Sequence[tuple[int, str]]) -> list[LogProblem]:
     return out
 
 
+def unsigned_leaves(election: Election, leaves: Sequence[tuple[int, str]]) -> list[int]:
+    """Leaves that are unsigned 2024-style QR payloads: logged as such, their origin cannot be checked."""
+    return [i for i, p in leaves if looks_like_qr(p) and _decodes_as_qr(p, election)]
+
+
+def _decodes_as_qr(payload: str, election: Election) -> bool:
+    try:
+        return to_qr(from_qr(payload, election)) == payload
+    except TallyproofError:
+        return False
+
+
 def _leaf(election: Election, index: int, payload: str, keys: Mapping[str, KeyBinding]) -> list[LogProblem]:
     where = f"leaf {index}"
+    if looks_like_qr(payload):
+        return (
+            [] if _decodes_as_qr(payload, election) else [LogProblem(where, "an unsigned payload that does not decode")]
+        )
     try:
         sheet = SignedSheet.from_text(payload, election)
     except TallyproofError as exc:

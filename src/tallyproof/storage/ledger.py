@@ -22,13 +22,14 @@ from tallyproof.errors import CodecError, InputError, SignatureError, Tallyproof
 from tallyproof.ledger.bulletin import Bulletin, figures
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
-from tallyproof.sheets.sheet import Severity, Source, check
+from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
+from tallyproof.sheets.sheet import Severity, Source, TallySheet, check
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now, pack
 
-__all__ = ["Ledger", "MachineKey", "Receipt"]
+__all__ = ["UNSIGNED", "Ledger", "MachineKey", "Receipt"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,18 @@ class MachineKey:
     added_at: str
     revoked_at: str | None
     revoke_reason: str | None
+
+
+UNSIGNED = "unsigned"
+"""The ``machine`` of a logged 2024-style payload, which no machine signed."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Logged:
+    sheet: TallySheet
+    machine: str
+    text: str
+    """The leaf's data: the canonical payload."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +179,7 @@ class Ledger:
         raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
         batch_id = tx.next_batch()
         try:
-            signed = self._verified(tx.conn, raw)
+            signed = self._accepted(tx.conn, raw)
         except TallyproofError as exc:
             tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=0, rejected=1))
             tx.conn.execute(
@@ -180,7 +193,7 @@ class Ledger:
                 },
             )
             return Receipt("rejected", batch_id, reason=str(exc))
-        text = signed.to_text()
+        text = signed.text
         h = leaf_hash(text.encode("ascii"))
         same = tx.conn.execute(_SAME_LEAF, {"h": h}).scalar()
         tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=int(same is None), rejected=0))
@@ -202,9 +215,23 @@ class Ledger:
             },
         )
         self._add_nodes(tx.conn, index, h)
-        tx.conn.execute(_INSERT_SHEET, _sheet_row(tx.next_sheet(), batch_id, signed, len(text)))
+        tx.conn.execute(_INSERT_SHEET, _sheet_row(tx.next_sheet(), batch_id, signed.sheet, len(text)))
         tx.size += 1
         return Receipt("logged", batch_id, index=index, conflict=conflict)
+
+    def _accepted(self, conn: Connection, raw: bytes) -> _Logged:
+        """A signed sheet, checked; or an unsigned 2024-style QR payload, accepted and marked ``unsigned``
+        (its counts are checked, its origin cannot be)."""
+        text = raw.decode("ascii", "replace").strip()
+        if looks_like_qr(text):
+            election = self.store.election()
+            sheet = from_qr(raw, election)
+            errors = [f for f in check(sheet, election) if f.severity is Severity.ERROR]
+            if errors:
+                raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {sheet.table}")
+            return _Logged(sheet, UNSIGNED, to_qr(sheet))
+        signed = self._verified(conn, raw)
+        return _Logged(signed.sheet, signed.machine, signed.to_text())
 
     def _verified(self, conn: Connection, raw: bytes) -> SignedSheet:
         """Decode, check the key binding and the signature, and the counts; raise on any failure."""
@@ -371,9 +398,8 @@ def _batch_row(batch_id: int, raw: bytes, submitter: str | None, *, accepted: in
     }
 
 
-def _sheet_row(sheet_id: int, batch_id: int, signed: SignedSheet, length: int) -> dict[str, Any]:
+def _sheet_row(sheet_id: int, batch_id: int, sheet: TallySheet, length: int) -> dict[str, Any]:
     """The logged sheet is also an ``official`` copy of its table, counted by ``tabulate``."""
-    sheet = signed.sheet
     return {
         "id": sheet_id,
         "batch_id": batch_id,
