@@ -32,6 +32,7 @@ COMMANDS = [
     ["log", "prove"],
     ["log", "bulletin"],
     ["log", "export"],
+    ["log", "slip"],
     ["verify-log"],
     ["serve"],
     ["mirror"],

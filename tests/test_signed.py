@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 import segno
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from strategies import VE2024, card_counts, table_ids
-from tallyproof.errors import CodecError, SignatureError
+from tallyproof.errors import CodecError, InputError, SignatureError
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey
@@ -78,3 +79,25 @@ def test_every_malformed_field_is_named(change: object, where: str, message: str
 def test_signing_needs_a_complete_sheet() -> None:
     with pytest.raises(CodecError, match="needs per-card counts"):
         SignedSheet.sign(VE2024, TallySheet("010111043.01", (1,) * 10), KEY, CLOSED)  # type: ignore[arg-type]
+
+
+def test_the_slip_is_written_as_png_and_pdf(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from tallyproof.sheets.slip import slip_lines, write_slip
+
+    s = signed((7,) * 38)
+    lines = slip_lines(VE2024, s)
+    assert "TABLE 010111043.01" in lines[2] and len(lines) == 5 + 38 + 4
+    assert any(line.startswith("NICOLAS MADURO") and "PSUV" in line and line.endswith(" 7") for line in lines)
+    write_slip(VE2024, s, tmp_path / "slip.png")
+    with Image.open(tmp_path / "slip.png") as image:
+        assert image.format == "PNG" and image.height > image.width
+    write_slip(VE2024, s, tmp_path / "slip.pdf")
+    pdf = (tmp_path / "slip.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-1.4") and b"010111043.01" in pdf and pdf.rstrip().endswith(b"%%EOF")
+    qr = segno.make(s.to_text(), error="m", micro=False, boost_error=False)
+    squares = pdf.count(b" re\n") + pdf.count(b" re\r")
+    assert squares == sum(sum(row) for row in qr.matrix)  # every dark module of the QR is drawn
+    with pytest.raises(InputError, match=r"\.png or \.pdf"):
+        write_slip(VE2024, s, tmp_path / "slip.txt")

@@ -366,3 +366,26 @@ def bulletin_command(
         )
     if differences:
         raise typer.Exit(LedgerError.exit_code)
+
+
+@log_app.command("slip")
+def log_slip(
+    file: Annotated[Path, typer.Argument(help="A file of signed sheets, one a line.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="slip.png or slip.pdf.")],
+    line: Annotated[int, typer.Option(min=1, help="Which line of FILE.")] = 1,
+    election: Annotated[str, typer.Option(help="The election definition the sheet is signed for.")] = "ve2024",
+) -> None:
+    """Print a signed sheet as a slip laid out like an acta, with its QR code (PNG or PDF)."""
+    from tallyproof.election import load_election
+    from tallyproof.sheets.signed import SignedSheet
+    from tallyproof.sheets.slip import write_slip
+
+    definition = load_election(election)
+    try:
+        lines = file.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(file)) from None
+    if line > len(lines):
+        raise InputError(f"the file has {len(lines)} lines", where="--line")
+    write_slip(definition, SignedSheet.from_text(lines[line - 1], definition), output)
+    out.print(f"Slip written to {escape(str(output))}.")
