@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.verify import KeyBinding, LogProblem, verify_log
 from tallyproof.signing import unb64
 
-__all__ = ["LogCopy", "read_copy"]
+__all__ = ["LogCopy", "read_copy", "write_copy"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,33 @@ def _leaves(path: Path) -> list[tuple[int, str]]:
 def _checkpoints(path: Path) -> list[Checkpoint]:
     text = _read(path)
     return [Checkpoint.from_text(block + "\n") for block in text.rstrip("\n").split("\n\n") if block] if text else []
+
+
+def write_copy(
+    folder: Path,
+    *,
+    election: str,
+    keys: Sequence[tuple[str, str, str, str | None]],
+    leaves: Sequence[tuple[int, str]],
+    checkpoints: str,
+    bulletins: str,
+    log_public: str,
+) -> dict[str, Path]:
+    """Write the six files of a log copy (what :func:`read_copy` reads): ``keys`` are
+    (key id, table, public key in base64url, revoked at), ``leaves`` (index, payload); the
+    checkpoints and bulletins are already in their text forms."""
+    files = {
+        "election.toml": election,
+        "keys.csv": "key_id,table,public,revoked_at\n" + "".join(f"{k},{t},{p},{r or ''}\n" for k, t, p, r in keys),
+        "leaves.txt": "".join(f"{i}\t{p}\n" for i, p in leaves),
+        "checkpoints.txt": checkpoints,
+        "bulletins.txt": bulletins,
+        "log.pub": log_public.strip() + "\n",
+    }
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, text in files.items():
+            (folder / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
+    return {name: folder / name for name in files}

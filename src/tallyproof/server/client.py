@@ -8,6 +8,7 @@ from pathlib import Path
 import httpx
 
 from tallyproof.errors import InputError
+from tallyproof.ledger.mirror import write_copy
 
 __all__ = ["mirror", "transmit"]
 
@@ -36,22 +37,15 @@ def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
         checkpoints = _get(client, "/v1/checkpoints").text
         bulletins = _get(client, "/v1/bulletins").text
         public = _get(client, "/v1/log.pub").text
-    files = {
-        "election.toml": election,
-        "keys.csv": "key_id,table,public,revoked_at\n"
-        + "".join(f"{k['key_id']},{k['table']},{k['public']},{k['revoked_at'] or ''}\n" for k in keys),
-        "leaves.txt": "".join(f"{e['index']}\t{e['payload']}\n" for e in leaves),
-        "checkpoints.txt": checkpoints,
-        "bulletins.txt": bulletins,
-        "log.pub": public,
-    }
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        for name, text in files.items():
-            (folder / name).write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
-    return {name: folder / name for name in files}
+    return write_copy(
+        folder,
+        election=election,
+        keys=[(k["key_id"], k["table"], k["public"], k["revoked_at"]) for k in keys],
+        leaves=[(e["index"], e["payload"]) for e in leaves],
+        checkpoints=checkpoints,
+        bulletins=bulletins,
+        log_public=public,
+    )
 
 
 def transmit(url: str, payloads: list[str], *, parallel: int = 32, timeout: float = 30.0) -> dict[str, int]:

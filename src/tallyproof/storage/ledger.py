@@ -18,10 +18,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
-from tallyproof.errors import CodecError, InputError, SignatureError, TallyproofError, UnknownError
+from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
 from tallyproof.ledger.bulletin import Bulletin, figures
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
+from tallyproof.ledger.mirror import write_copy
 from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
 from tallyproof.sheets.sheet import Severity, Source, TallySheet, check
 from tallyproof.sheets.signed import SignedSheet
@@ -318,22 +319,15 @@ class Ledger:
             raise UnknownError(
                 "the log has no checkpoint yet; make one with `tallyproof log checkpoint`", where=self.store.where
             )
-        names = ("election.toml", "keys.csv", "leaves.txt", "checkpoints.txt", "bulletins.txt", "log.pub")
-        paths = {name: folder / name for name in names}
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            paths["election.toml"].write_text(self.store.election().source_text, encoding="utf-8")
-            rows = [f"{k.key_id},{k.table},{b64(k.public)},{k.revoked_at or ''}\n" for k in self.keys()]
-            paths["keys.csv"].write_text("key_id,table,public,revoked_at\n" + "".join(rows), encoding="ascii")
-            paths["leaves.txt"].write_text(
-                "".join(f"{e['idx']}\t{e['payload']}\n" for e in self.entries()), encoding="ascii"
-            )
-            paths["checkpoints.txt"].write_text("\n".join(c.to_text() for c in self.checkpoints()), encoding="ascii")
-            paths["bulletins.txt"].write_text("".join(b.to_text() + "\n" for b in self.bulletins()), encoding="ascii")
-            paths["log.pub"].write_text(b64(public) + "\n", encoding="ascii")
-        except OSError as exc:
-            raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or folder)) from None
-        return paths
+        return write_copy(
+            folder,
+            election=self.store.election().source_text,
+            keys=[(k.key_id, k.table, b64(k.public), k.revoked_at) for k in self.keys()],
+            leaves=[(e["idx"], e["payload"]) for e in self.entries()],
+            checkpoints="\n".join(c.to_text() for c in self.checkpoints()),
+            bulletins="".join(b.to_text() + "\n" for b in self.bulletins()),
+            log_public=b64(public),
+        )
 
     def checkpoints(self) -> list[Checkpoint]:
         with self.store._read() as conn:
