@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 import os
 import platform
+import shlex
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
 
@@ -102,3 +105,37 @@ def record(text: str) -> None:
         DOCS.write_text("# Benchmarks\n\nRuns of the scripts in `bench/`, newest last.\n\n", encoding="utf-8")
     with DOCS.open("a", encoding="utf-8") as f:
         f.write("\n" + text)
+
+
+def command_line(script: str, argv: list[str] | None) -> str:
+    """The command that reproduces this run, with paths relative to the repository."""
+    exe, path = Path(sys.executable), Path(script).resolve()
+    python = str(exe.relative_to(ROOT)) if exe.is_relative_to(ROOT) else str(exe)
+    where = str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+    return shlex.join([python, where, *(sys.argv[1:] if argv is None else argv)])
+
+
+def work_folder(prefix: str, workdir: Path | None) -> tuple[Path, bool]:
+    """The folder for a run's files, and whether it is a new one under bench/out/ (deleted after a good run)."""
+    out = ROOT / "bench" / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=out)) if workdir is None else workdir
+    work.mkdir(parents=True, exist_ok=True)
+    return work, workdir is None
+
+
+def publish(text: str, *, to_docs: bool) -> None:
+    """Print the report and, if asked, append it to docs/benchmarks.md."""
+    print(text)
+    if to_docs:
+        record(text)
+        print(f"Recorded in {DOCS.relative_to(ROOT)}.", file=sys.stderr)
+
+
+def run(main: Callable[[], int]) -> None:
+    """Run a benchmark's ``main``; a failed check ends it with status 1 and says why."""
+    try:
+        sys.exit(main())
+    except BenchmarkError as exc:
+        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
+        sys.exit(1)

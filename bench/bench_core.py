@@ -29,7 +29,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from contextlib import closing
@@ -41,7 +40,19 @@ from typing import Any
 import numpy as np
 import pyarrow
 import sqlalchemy
-from _report import DOCS, ROOT, BenchmarkError, check, goal, machine, rate, ratio, record, secs
+from _report import (
+    check,
+    command_line,
+    goal,
+    machine,
+    publish,
+    rate,
+    ratio,
+    run,
+    secs,
+    step,
+    work_folder,
+)
 
 from tallyproof import simulate as sim
 from tallyproof.election import Election, load_election
@@ -49,7 +60,6 @@ from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Tabulation, tabulate
 
-OUT = ROOT / "bench" / "out"
 ELECTION = "ve2024"
 LEVEL = "state"
 PREFERENCE = ["official", "witness", "observer", "import"]
@@ -422,26 +432,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def command_line(argv: list[str] | None) -> str:
-    exe = Path(sys.executable)
-    python = str(exe.relative_to(ROOT)) if exe.is_relative_to(ROOT) else str(exe)
-    script = Path(__file__).resolve()
-    path = str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script)
-    return shlex.join([python, path, *(sys.argv[1:] if argv is None else argv)])
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     when = dt.datetime.now(dt.UTC)
-    OUT.mkdir(parents=True, exist_ok=True)
-    temporary = args.workdir is None
-    work = Path(tempfile.mkdtemp(prefix=f"core-{args.tables}-", dir=OUT)) if temporary else args.workdir
-    work.mkdir(parents=True, exist_ok=True)
+    work, temporary = work_folder(f"core-{args.tables}-", args.workdir)
     r = Results(args.tables, args.seed)
     election = load_election(ELECTION)
-
-    def step(label: str) -> None:
-        print(f"[{time.strftime('%H:%M:%S')}] {label}", file=sys.stderr, flush=True)
 
     step(f"simulate + write {args.tables:,} tables into {work}")
     paths, truth = simulate_and_write(r, election, work)
@@ -468,22 +464,13 @@ def main(argv: list[str] | None = None) -> int:
         "tallyproof store": mib(work / "tallyproof.db"),
         "pandas SQLite": mib(work / "pandas.db"),
     }
-    import pandas as pd
-
     versions = f"NumPy {np.__version__}, pyarrow {pyarrow.__version__}, pandas {pd.__version__}, SQLAlchemy {sqlalchemy.__version__}, SQLite {sqlite3.sqlite_version}"
-    text = report(r, machine(versions), command_line(argv), when, args.repeat)
-    print(text)
-    if args.record:
-        record(text)
-        print(f"Recorded in {DOCS.relative_to(ROOT)}.", file=sys.stderr)
+    text = report(r, machine(versions), command_line(__file__, argv), when, args.repeat)
+    publish(text, to_docs=args.record)
     if temporary and not args.keep:
         shutil.rmtree(work)
     return 0
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

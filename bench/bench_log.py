@@ -40,7 +40,6 @@ import sqlite3
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -48,7 +47,22 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
-from _report import DOCS, ROOT, BenchmarkError, check, goal, machine, micros, p99, rate, ratio, record, secs, step
+from _report import (
+    BenchmarkError,
+    check,
+    command_line,
+    goal,
+    machine,
+    micros,
+    p99,
+    publish,
+    rate,
+    ratio,
+    run,
+    secs,
+    step,
+    work_folder,
+)
 
 from tallyproof.election import load_election
 from tallyproof.ledger.merkle import (
@@ -66,7 +80,6 @@ from tallyproof.simulate import simulate
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
 
-OUT = ROOT / "bench" / "out"
 ELECTION = "ve2024"
 PAYLOAD = 300
 """Bytes per random leaf in the in-memory part."""
@@ -654,14 +667,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def command_line(argv: list[str] | None) -> str:
-    exe = Path(sys.executable)
-    python = str(exe.relative_to(ROOT)) if exe.is_relative_to(ROOT) else str(exe)
-    script = Path(__file__).resolve()
-    path = str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script)
-    return shlex.join([python, path, *(sys.argv[1:] if argv is None else argv)])
-
-
 def peak_rss_mib() -> float:
     import resource
 
@@ -672,10 +677,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     when = dt.datetime.now(dt.UTC)
     began = time.perf_counter()
-    OUT.mkdir(parents=True, exist_ok=True)
-    temporary = args.workdir is None
-    work = Path(tempfile.mkdtemp(prefix=f"log-{args.tables}-", dir=OUT)) if temporary else args.workdir
-    work.mkdir(parents=True, exist_ok=True)
+    work, temporary = work_folder(f"log-{args.tables}-", args.workdir)
 
     step(f"in-memory tree: {args.leaves:,} leaves, {args.proofs:,} proofs")
     m = memory_tree(args.leaves, args.proofs, args.seed)
@@ -692,11 +694,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{name} {metadata.version(name)}" for name in ("cryptography", "SQLAlchemy", "fastapi", "uvicorn")
     )
     versions = f"SQLite {sqlite3.sqlite_version}, {libraries}, {wrk}"
-    text = report(m, p, h, machine(versions), command_line(argv), when, time.perf_counter() - began)
-    print(text)
-    if args.record:
-        record(text)
-        print(f"Recorded in {DOCS.relative_to(ROOT)}.", file=sys.stderr)
+    text = report(m, p, h, machine(versions), command_line(__file__, argv), when, time.perf_counter() - began)
+    publish(text, to_docs=args.record)
     check(not h.timed_out, f"the log held {h.logged:,} of {args.tables:,} sheets after {h.wall:.1f} s")
     if temporary and not args.keep:
         shutil.rmtree(work)
@@ -704,8 +703,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except BenchmarkError as exc:
-        print(f"BENCHMARK FAILED: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run(main)
