@@ -16,7 +16,7 @@ from tallyproof.election import Election
 from tallyproof.errors import TallyproofError
 from tallyproof.ledger.bulletin import Bulletin, check_bulletin
 from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import MemoryTree, leaf_hash
+from tallyproof.ledger.merkle import MemoryTree
 from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
 from tallyproof.sheets.signed import SignedSheet
 
@@ -157,8 +157,3 @@ def _checkpoints(
                 )
             )
     return out
-
-
-def leaf_of(payload: str) -> bytes:
-    """The leaf hash of a logged payload."""
-    return leaf_hash(payload.encode("utf-8", "surrogateescape"))

@@ -83,18 +83,6 @@ class SheetBatch:
     def __len__(self) -> int:
         return len(self.tables)
 
-    @classmethod
-    def empty(cls, election: Election) -> SheetBatch:
-        k, m = len(election.candidates), len(election.cards)
-        return cls(
-            [],
-            np.zeros((0, k), np.int64),
-            np.zeros((0, m), np.int64),
-            np.zeros(0, bool),
-            {f: np.zeros(0, np.int64) for f in OPTIONAL},
-            [],
-        )
-
     def take(self, rows: np.ndarray) -> SheetBatch:
         idx = rows.tolist()
         return SheetBatch(

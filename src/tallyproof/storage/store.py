@@ -275,11 +275,6 @@ class Store:
         with self._read() as conn:
             return [dict(r) for r in conn.execute(q.order_by(sh.id)).mappings()]
 
-    def batches(self) -> list[dict[str, Any]]:
-        cols = [c for c in s.batches.c if c.name != "raw"]
-        with self._read() as conn:
-            return [dict(r) for r in conn.execute(select(*cols).order_by(s.batches.c.id)).mappings()]
-
     def counts(self) -> dict[str, int]:
         with self._read() as conn:
             return {
