@@ -11,8 +11,8 @@ In one run:
    covered by a signed checkpoint; then 1,000 random inclusion proofs from the persisted tree with a
    fresh ``Ledger`` (cold cache), and the same again (warm).
 3. **HTTP end to end**: a real ``tallyproof serve --workers W`` on 127.0.0.1 with the machine keys
-   imported; ``wrk`` POSTs the signed sheets (64 connections, each wrk thread from its own offset) until
-   the log holds them all, or 120 s. Only newly logged sheets count (the log's size, read from the store).
+   imported; ``wrk`` POSTs the signed sheets (64 connections; each wrk thread sends its own share and
+   stops once every line of it is answered) until the log holds them all, or 120 s. Only newly logged sheets count (the log's size, read from the store).
    Then ``tallyproof mirror`` + ``tallyproof verify-log`` must find the log consistent. Side by side:
    ``wrk`` against ``GET /v1/log.pub`` on the same server (the framework's floor), as a ratio.
 
@@ -275,19 +275,19 @@ def persistent_log(sim: object, tables: int, seed: int, db: Path) -> tuple[Persi
     indices = [pick.randrange(tables) for _ in range(PERSISTED_PROOFS)]
     cold_store = Store.sqlite(db, server=True)
     start = time.perf_counter()
-    tree = Ledger(cold_store).tree()
+    cold = Ledger(cold_store)
+    size = cold.size()
     r.open_tree = time.perf_counter() - start
-    check(tree.size == tables, f"the persisted tree has {tree.size} leaves, not {tables}")
-    root = tree.root()
-    check(root == checkpoint.root, "the persisted tree's root is not the last checkpoint's")
+    check(size == tables, f"the persisted tree has {size} leaves, not {tables}")
     for runs in (r.cold.runs, r.warm.runs):
         for i in indices:
             start = time.perf_counter()
-            proof = tree.inclusion_proof(i)
+            proof = cold.inclusion_proof(i, size)
             runs.append(time.perf_counter() - start)
             verify_inclusion(leaf_hash(payloads[i].encode("ascii")), i, tables, proof, checkpoint.root)
-    # the cold pass filled the cache as it went: the root above read the nodes on the right edge, so
-    # "cold" is a fresh Ledger's first 1,000 proofs, not one with no node cached at all
+    # the cold pass filled the cache as it went, so "cold" is a fresh Ledger's first 1,000 proofs
+    # (each fetching the nodes it lacks in one query), not each proof with no node cached at all
+    check(cold.root(size) == checkpoint.root, "the persisted tree's root is not the last checkpoint's")
     cold_store.engine.dispose()
     r.db_mib = db.stat().st_size / 2**20
     return r, payloads
@@ -323,7 +323,7 @@ end
 
 function request()
   local body = mine[nxt]
-  nxt = nxt % #mine + 1   -- after its share, a thread cycles (duplicates, answered 200 and not logged)
+  nxt = nxt % #mine + 1   -- once its share is sent, a thread resends it until every line is answered
   sent = sent + 1
   return wrk.format("POST", "/v1/sheets", headers, body)
 end
@@ -332,6 +332,7 @@ function response(status, hdrs, body)
   if status == 201 then created = created + 1
   elseif status == 200 then dup = dup + 1
   else other = other + 1 end
+  if created + dup + other >= #mine then wrk.thread:stop() end
 end
 
 function done(summary, latency, requests)
@@ -584,13 +585,13 @@ def report(
         f"| `add_keys` {t:,} machine keys | {secs(p.add_keys)} |",
         f"| `submit_many` {t:,} sheets in {p.batches:,} transactions | {secs(p.submit)}, "
         f"{rate(t, p.submit, 'sheets')} |",
-        f"| fresh `Ledger(store).tree()` | {micros(p.open_tree)} |",
+        f"| fresh `Ledger(store)` and its size | {micros(p.open_tree)} |",
         f"| inclusion proof from the persisted tree, {PERSISTED_PROOFS:,} random leaves, cold (fresh Ledger) "
         f"| {p.cold.text()} |",
         f"| same {PERSISTED_PROOFS:,} leaves again, warm | {p.warm.text()} |",
         "",
         f"**3. HTTP end to end** (`tallyproof serve --workers {h.workers}` on 127.0.0.1; `wrk -t{h.threads} "
-        f"-c{CONNECTIONS}` POSTs the {t:,} lines of `signed.txt`, each thread from its own offset, until the log "
+        f"-c{CONNECTIONS}` POSTs the {t:,} lines of `signed.txt`, each thread its own share, until the log "
         f"holds them all; time from starting wrk to the log found full, polled every 0.05 s; wrk, the server "
         f"and the poll share the {info['nproc']} CPUs):",
         "",

@@ -130,3 +130,60 @@ def test_unsigned_2024_payloads_are_logged_and_marked(ledger: Ledger, ve2024: El
     ledger.export(tmp_path / "copy")
     copy = read_copy(tmp_path / "copy")
     assert copy.verify() == [] and unsigned_leaves(ve2024, copy.leaves) == [0]
+
+
+def _keyed(ledger: Ledger, ve2024: Election, tables: range) -> list[str]:
+    texts = []
+    for t in tables:
+        key, table = PrivateKey.generate(), f"010111043.{t:02d}"
+        ledger.add_key(key.public, table)
+        texts.append(sheet_text(ve2024, key, table, first=t))
+    return texts
+
+
+def test_a_cold_ledger_proves_from_the_store(ledger: Ledger, ve2024: Election) -> None:
+    texts = _keyed(ledger, ve2024, range(1, 12))
+    receipts, checkpoint = ledger.submit_many([(t, None) for t in texts], log_key=LOG_KEY)
+    assert checkpoint is not None and [r.index for r in receipts] == list(range(11))
+    cold = Ledger(ledger.store)  # nothing cached: every node comes from the store
+    assert cold.root(11) == checkpoint.root == MemoryTree([t.encode() for t in texts]).tree().root()
+    for i, text in enumerate(texts):
+        verify_inclusion(leaf_hash(text.encode()), i, 11, Ledger(ledger.store).inclusion_proof(i, 11), checkpoint.root)
+    early = MemoryTree([t.encode() for t in texts[:4]]).tree().root()
+    verify_consistency(4, 11, early, checkpoint.root, Ledger(ledger.store).consistency_proof(4, 11))
+
+
+def test_a_warm_ledger_follows_other_writers(ledger: Ledger, ve2024: Election) -> None:
+    """Two server processes share one store: each keeps its nodes current with what the other wrote."""
+    texts = _keyed(ledger, ve2024, range(1, 21))
+    one, two = Ledger(ledger.store), Ledger(ledger.store)
+    one.submit_many([(t, None) for t in texts[:3]])
+    one.warm()
+    two.warm()
+    for i in range(3, 20, 4):  # alternate writers, groups of odd sizes
+        writer = one if i % 8 == 3 else two
+        writer.submit_many([(t, None) for t in texts[i : i + 4]], log_key=LOG_KEY)
+    checkpoints = {c.size: c for c in ledger.checkpoints()}
+    behind = two.root(20)  # `one` wrote last: `two` fetches what it lacks from the store
+    store, read = ledger.store, ledger.store._read
+    store._read = lambda: pytest.fail("a warm ledger read the store for a proof")  # type: ignore[method-assign]
+    for warm, size in ((one, 20), (two, 19)):  # each knows every node up to its own last write
+        assert warm.root(size) == checkpoints[size].root
+        for i, text in enumerate(texts[:size]):
+            verify_inclusion(leaf_hash(text.encode()), i, size, warm.inclusion_proof(i, size), checkpoints[size].root)
+    store._read = read  # type: ignore[method-assign]
+    assert behind == checkpoints[20].root
+
+
+def test_a_key_revoked_elsewhere_is_refused_at_once(ledger: Ledger, ve2024: Election) -> None:
+    """The server holds the key registry in memory; a change made by another process (the CLI) is seen
+    by the next transaction."""
+    server, cli = Ledger(ledger.store), Ledger(ledger.store)
+    first, second = _keyed(cli, ve2024, range(1, 3))
+    assert server.submit(first).status == "logged"  # the server has now read the registry
+    (kid,) = [k.key_id for k in cli.keys() if k.table == "010111043.02"]
+    cli.revoke_key(kid, "stolen")
+    receipt = server.submit(second)
+    assert receipt.status == "rejected" and "revoked" in (receipt.reason or "")
+    (third,) = _keyed(cli, ve2024, range(3, 4))
+    assert server.submit(third).status == "logged"  # and a key added elsewhere is known too

@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tallyproof.errors import LedgerError
-from tallyproof.ledger.merkle import EMPTY_ROOT, MemoryTree, leaf_hash, node_hash, verify_consistency, verify_inclusion
+from tallyproof.ledger.merkle import (
+    EMPTY_ROOT,
+    MemoryTree,
+    Tree,
+    leaf_hash,
+    node_hash,
+    nodes_read,
+    verify_consistency,
+    verify_inclusion,
+)
 
 V = json.loads((FIXTURES / "merkle_vectors.json").read_text())
 LEAVES = [bytes.fromhex(x) for x in V["leaves_hex"]]
@@ -104,3 +113,23 @@ def test_every_proof_verifies_and_tampering_is_caught(leaves: list[bytes], data:
         forked = MemoryTree([*leaves[: old - 1], leaves[old - 1] + b"!", *leaves[old:size]]).tree().root()
         with pytest.raises(LedgerError):
             verify_consistency(old, size, tree.hash(0, old), forked, tree.consistency_proof(old, size))
+
+
+@given(st.integers(1, 300), st.data())
+def test_nodes_read_names_every_node_a_proof_reads(size: int, data: st.DataObject) -> None:
+    memory = MemoryTree([i.to_bytes(4, "big") for i in range(size)])
+    full = memory.tree()
+    index, old = data.draw(st.integers(0, size - 1)), data.draw(st.integers(0, size))
+
+    def only(wanted: set[tuple[int, int]]) -> Tree:
+        def complete(level: int, i: int) -> bytes:
+            assert (level, i) in wanted, f"read {(level, i)}, not announced"
+            return full.complete(level, i)
+
+        return Tree(size, complete)
+
+    inclusion = nodes_read(size, lambda t: t.inclusion_proof(index))
+    assert only(inclusion).inclusion_proof(index) == full.inclusion_proof(index)
+    consistency = nodes_read(size, lambda t: t.consistency_proof(old))
+    assert only(consistency).consistency_proof(old) == full.consistency_proof(old)
+    assert only(nodes_read(size, Tree.root)).root() == full.root()

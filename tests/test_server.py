@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,7 @@ class Server:
     log_key: Path
     payloads: list[str]
     process: subprocess.Popen[bytes] | None = None
+    workers: int = 1
 
     def start(self) -> None:
         port = self.url.rsplit(":", 1)[1]
@@ -51,6 +53,8 @@ class Server:
             str(self.log_key),
             "--port",
             port,
+            "--workers",
+            str(self.workers),
         ]
         log = self.db.with_suffix(".log")
         with log.open("ab") as errors:
@@ -78,8 +82,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+@pytest.fixture(params=[1])
+def server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
     sim = simulate(VE2024, tables=60, seed=11)
     db = tmp_path / "central.db"
     store = Store.sqlite(db, create=True)
@@ -91,7 +95,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
         payloads.append(sheet.to_text())
     log_key = tmp_path / "log.key"
     log_key.write_text(PrivateKey.generate().to_text() + "\n")
-    srv = Server(f"http://127.0.0.1:{free_port()}", db, log_key, payloads)
+    srv = Server(f"http://127.0.0.1:{free_port()}", db, log_key, payloads, workers=request.param)
     srv.start()
     yield srv
     srv.kill()
@@ -153,3 +157,37 @@ def test_every_acknowledged_sheet_survives_a_sigkill(server: Server, tmp_path: P
     assert set(acknowledged) <= logged
     mirror(server.url, tmp_path / "after")
     assert read_copy(tmp_path / "after").verify() == []
+
+
+def test_an_oversized_transmission_is_refused_unread(server: Server) -> None:
+    answer = httpx.post(server.url + "/v1/sheets", content=b"TP1|" + b"9" * 200_000)
+    assert answer.status_code == 413 and "at most" in answer.json()["error"]
+    assert httpx.get(server.url + "/v1/leaves").json() == []
+
+
+@pytest.mark.parametrize("server", [2], indirect=True)
+def test_two_worker_processes_share_one_log(server: Server, tmp_path: Path) -> None:
+    """Both processes check and write; each answer's proof verifies against the checkpoint it came with,
+    every sheet is logged exactly once, and the log verifies."""
+    public = unb64(httpx.get(server.url + "/v1/log.pub").text.strip(), where="log.pub")
+    answers: list[dict[str, object]] = []
+
+    def send(payload: str) -> None:
+        with httpx.Client(base_url=server.url, timeout=10) as client:
+            answers.append(client.post("/v1/sheets", content=payload).json())
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(send, server.payloads + server.payloads[:10]))
+    by_status = sorted(str(a["status"]) for a in answers)
+    assert by_status.count("logged") == 60 and by_status.count("duplicate") == 10
+    leaves = {e["index"]: e["payload"] for e in httpx.get(server.url + "/v1/leaves").json()}
+    assert sorted(leaves.values()) == sorted(server.payloads)
+    for a in answers:
+        checkpoint = Checkpoint.from_text(str(a["checkpoint"]))
+        checkpoint.verify(public)
+        proof = [bytes.fromhex(h) for h in a["proof"]]  # type: ignore[attr-defined]
+        index = int(a["index"])  # type: ignore[call-overload]
+        verify_inclusion(leaf_hash(leaves[index].encode()), index, checkpoint.size, proof, checkpoint.root)
+    mirror(server.url, tmp_path / "copy")
+    copy = read_copy(tmp_path / "copy")
+    assert len(copy.leaves) == 60 and copy.verify() == []

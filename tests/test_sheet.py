@@ -14,7 +14,7 @@ from strategies import VE2024, card_counts, qr_sheets, table_ids, tally_sheets
 from tallyproof.errors import CodecError
 from tallyproof.sheets.batch import LIMIT
 from tallyproof.sheets.qr import from_qr
-from tallyproof.sheets.sheet import Finding, Severity, TallySheet, check, parse_count
+from tallyproof.sheets.sheet import Finding, Severity, TallySheet, check, check_many, parse_count
 
 TABLE = "010111043.01"
 # The README's worked example: cards of acta 010111043.01 (NM 152, EG 178, ... valid 345).
@@ -251,6 +251,14 @@ def test_check_never_raises_on_garbage() -> None:
     sheet = TallySheet(table="??", candidates=("a", None, 1.5), cards=("x",), null="n")  # type: ignore[arg-type]
     findings = check(sheet, VE2024, registry={})
     assert findings and all(f.severity is Severity.ERROR for f in findings)
+
+
+@given(st.lists(tally_sheets(), max_size=6), st.data())
+def test_check_many_equals_check_of_each(sheets: list[TallySheet], data: st.DataObject) -> None:
+    garbage = TallySheet(table="??", candidates=(-1,), cards=None)
+    mixed = data.draw(st.permutations([*sheets, garbage, _clean(valid=1), _clean(null=-3)]))
+    registry = {TABLE: 400}
+    assert check_many(mixed, VE2024, registry=registry) == [check(s, VE2024, registry=registry) for s in mixed]
 
 
 # --- digest ----------------------------------------------------------------------------------------

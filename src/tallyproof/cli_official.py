@@ -186,18 +186,19 @@ def log_prove(
 ) -> None:
     """Each logged sheet of TABLE with its leaf index and inclusion proof in the current log."""
     ledger = Ledger(Store.sqlite(db))
-    tree = ledger.tree()
-    entries = [e for e in ledger.entries() if e["table_id"] == table]
+    size = ledger.size()
+    entries = ledger.entries(0, size, table=table)
     if not entries:
         raise InputError("no logged sheet for this table", where=f"table {table}")
+    root = ledger.root(size).hex()
     result = [
         {
             "index": e["idx"],
-            "size": tree.size,
-            "root": tree.root().hex(),
+            "size": size,
+            "root": root,
             "payload": e["payload"],
             "conflict": bool(e["conflict"]),
-            "proof": [h.hex() for h in tree.inclusion_proof(e["idx"])],
+            "proof": [h.hex() for h in ledger.inclusion_proof(e["idx"], size)],
         }
         for e in entries
     ]

@@ -8,6 +8,7 @@ never returns a boolean that a caller could forget to check.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -37,6 +38,12 @@ def key_id(public: bytes) -> str:
     return hashlib.sha256(public).hexdigest()[:16]
 
 
+@functools.lru_cache(maxsize=64)
+def _private_key(seed: bytes) -> Ed25519PrivateKey:
+    """The key object of a seed, made once (the server signs a checkpoint with the same key many times a second)."""
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
 @dataclass(frozen=True, slots=True)
 class PrivateKey:
     """An Ed25519 private key (32-byte seed)."""
@@ -58,7 +65,7 @@ class PrivateKey:
         return self._key().sign(message)
 
     def _key(self) -> Ed25519PrivateKey:
-        return Ed25519PrivateKey.from_private_bytes(self.seed)
+        return _private_key(self.seed)
 
     def to_text(self) -> str:
         return f"ed25519-private:{b64(self.seed)}"

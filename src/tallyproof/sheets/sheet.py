@@ -19,7 +19,7 @@ from tallyproof.errors import CodecError
 from tallyproof.ids import Digest, TableId
 from tallyproof.sheets.batch import check_batch, sheets_to_batch
 
-__all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "parse_count"]
+__all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "check_many", "parse_count"]
 
 
 class Source(enum.StrEnum):
@@ -121,12 +121,22 @@ def check(sheet: TallySheet, election: Election, *, registry: Mapping[str, int |
     The same checks as :func:`~tallyproof.sheets.batch.check_batch`, after the checks of
     shape that a batch cannot express (whole numbers, number of counts, table id).
     """
-    out = _check_shape(sheet, election)
-    if any(f.severity is Severity.ERROR for f in out):
-        return out
-    batch = sheets_to_batch([sheet], n_candidates=len(election.candidates), n_cards=len(election.cards))
-    found = check_batch(batch, election, registry=registry)
-    return out + [Finding(f.code, Severity(f.severity), f.field, f.message) for f in found]
+    return check_many([sheet], election, registry=registry)[0]
+
+
+def check_many(
+    sheets: Sequence[TallySheet], election: Election, *, registry: Mapping[str, int | None] | None = None
+) -> list[list[Finding]]:
+    """:func:`check` for many copies at once (one pass of the batch checks): one list per copy."""
+    out = [_check_shape(sheet, election) for sheet in sheets]
+    whole = [i for i, found in enumerate(out) if not any(f.severity is Severity.ERROR for f in found)]
+    if whole:
+        batch = sheets_to_batch(
+            [sheets[i] for i in whole], n_candidates=len(election.candidates), n_cards=len(election.cards)
+        )
+        for f in check_batch(batch, election, registry=registry):
+            out[whole[f.row]].append(Finding(f.code, Severity(f.severity), f.field, f.message))
+    return out
 
 
 def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:

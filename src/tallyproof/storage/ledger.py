@@ -9,22 +9,24 @@ already has one is logged too, flagged as a conflict: nothing is ever overwritte
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
 
 from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
 from tallyproof.ledger.bulletin import Bulletin, figures
 from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash
+from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash, nodes_read
 from tallyproof.ledger.mirror import write_copy
 from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
-from tallyproof.sheets.sheet import Severity, Source, TallySheet, check
+from tallyproof.sheets.sheet import Severity, Source, TallySheet, check_many
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage import schema as s
@@ -74,6 +76,12 @@ class Ledger:
         """Complete-subtree hashes already committed (they never change)."""
         self._pending: dict[tuple[int, int], bytes] = {}
         """Those written by the transaction under way, kept apart until it commits."""
+        self._registry: dict[str, _KeyRow] | None = None
+        """The machine key registry, as of ``_registry_version`` (see :meth:`_read_registry`)."""
+        self._registry_version: str | None = None
+        self._log_public: str | None = None
+        self._warm, self._known = False, 0
+        """After :meth:`warm`: ``_nodes`` holds every node of the first ``_known`` leaves."""
 
     # -- machine keys -----------------------------------------------------------------------
     def add_key(self, public: bytes, table: str) -> MachineKey:
@@ -108,6 +116,7 @@ class Ledger:
                 raise SignatureError("this key is already registered", where=f"key {again[0]}")
             if rows:
                 conn.execute(insert(s.machine_keys), rows)
+                _keys_changed(conn)
         return ids
 
     def revoke_key(self, kid: str, reason: str) -> MachineKey:
@@ -119,6 +128,7 @@ class Ledger:
             )
             if done.rowcount != 1:
                 raise UnknownError("no such unrevoked key", where=f"key {kid}")
+            _keys_changed(conn)
         return self.key(kid)
 
     def key(self, kid: str) -> MachineKey:
@@ -138,11 +148,35 @@ class Ledger:
     # -- the log ----------------------------------------------------------------------------
     def size(self) -> int:
         with self.store._read() as conn:
-            return int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+            return _count(conn)
 
     def tree(self, size: int | None = None) -> Tree:
         """The log (or its first ``size`` leaves) for roots and proofs."""
         return Tree(self.size() if size is None else size, self._complete)
+
+    def root(self, size: int) -> bytes:
+        """The root of the first ``size`` leaves, its nodes fetched together."""
+        return self._fetched(size, Tree.root)  # type: ignore[return-value]
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """PATH(index, D[size]), its nodes fetched together (a cold proof is one query, not one per node)."""
+        return self._fetched(size, lambda tree: tree.inclusion_proof(index))  # type: ignore[return-value]
+
+    def consistency_proof(self, old: int, new: int) -> list[bytes]:
+        """PROOF(old, D[new]), its nodes fetched together."""
+        return self._fetched(new, lambda tree: tree.consistency_proof(old))  # type: ignore[return-value]
+
+    def _fetched(self, size: int, prove: Callable[[Tree], object]) -> object:
+        missing = [k for k in nodes_read(size, prove) if k not in self._nodes and k not in self._pending]
+        c = s.log_nodes.c
+        if missing:
+            with self.store._read() as conn:
+                for i in range(0, len(missing), _CHUNK // 2):
+                    wanted = tuple_(c.level, c.idx).in_(missing[i : i + _CHUNK // 2])
+                    self._nodes.update(
+                        ((lv, ix), h) for lv, ix, h in conn.execute(select(c.level, c.idx, c.hash).where(wanted))
+                    )
+        return prove(self.tree(size))
 
     def _complete(self, level: int, index: int) -> bytes:
         found = self._pending.get((level, index)) or self._nodes.get((level, index))
@@ -161,102 +195,166 @@ class Ledger:
         return self.submit_many([(payload, submitter)])[0][0]
 
     def submit_many(
-        self, items: Sequence[tuple[str | bytes, str | None]], *, log_key: PrivateKey | None = None
+        self,
+        items: Sequence[tuple[str | bytes, str | None]],
+        *,
+        log_key: PrivateKey | None = None,
+        lock: AbstractContextManager[Any] | None = None,
     ) -> tuple[list[Receipt], Checkpoint | None]:
         """:meth:`submit` for several (payload, submitter) pairs in one transaction (the server's group
-        commit); with ``log_key``, a checkpoint that includes them is signed in the same transaction."""
-        self._pending = {}
-        try:
-            with self.store.write() as conn:
-                tx = _Tx(conn, self.store)
-                receipts = [self._one(tx, payload, submitter) for payload, submitter in items]
-                signed = self._sign_checkpoint(conn, log_key, tx.size, dt.datetime.now(dt.UTC)) if log_key else None
-            self._nodes.update(self._pending)
-        finally:
+        commit); with ``log_key``, a checkpoint that includes them is signed in the same transaction.
+
+        The work is done a group at a time. What needs no lock runs first, outside the transaction:
+        every payload decoded, its key looked up (one query), its signature and counts checked. Then,
+        holding ``lock`` (the server's writer lock) and the write transaction: the keys read again (a
+        sheet whose key was added or revoked meanwhile is checked again), duplicates and conflicts
+        looked up (one query each), and every row written with one statement per table. So several
+        server processes check signatures in parallel and take turns only to write."""
+        raws = [p.encode("utf-8", "surrogateescape") if isinstance(p, str) else p for p, _ in items]
+        if self._registry is None:
+            with self.store._read() as conn:
+                self._read_registry(conn)
+        outcomes = self._accepted(raws)
+        with lock if lock is not None else contextlib.nullcontext():
             self._pending = {}
+            try:
+                with self.store.write() as conn:
+                    tx = _Tx(conn, self.store)
+                    if _keys_version(conn) != self._registry_version:  # a key was added or revoked meanwhile
+                        self._read_registry(conn)
+                        outcomes = self._accepted(raws)
+                    self._catch_up(conn, tx.size)
+                    receipts = self._record(tx, raws, [who for _, who in items], outcomes)
+                    now_ = dt.datetime.now(dt.UTC)
+                    signed = self._sign_checkpoint(conn, log_key, tx.size, now_) if log_key else None
+                self._nodes.update(self._pending)
+                if self._warm:
+                    self._known = tx.size
+            finally:
+                self._pending = {}
         return receipts, signed
 
-    def _one(self, tx: _Tx, payload: str | bytes, submitter: str | None) -> Receipt:
-        raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
-        batch_id = tx.next_batch()
-        try:
-            signed = self._accepted(tx.conn, raw)
-        except TallyproofError as exc:
-            tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=0, rejected=1))
-            tx.conn.execute(
-                _INSERT_REJECT,
-                {
-                    "batch_id": batch_id,
-                    "line": 1,
-                    "table_id": None,
-                    "raw": raw.decode("utf-8", "replace"),
-                    "reason": str(exc),
-                },
-            )
-            return Receipt("rejected", batch_id, reason=str(exc))
-        text = signed.text
-        h = leaf_hash(text.encode("ascii"))
-        same = tx.conn.execute(_SAME_LEAF, {"h": h}).scalar()
-        tx.conn.execute(_INSERT_BATCH, _batch_row(batch_id, raw, submitter, accepted=int(same is None), rejected=0))
-        if same is not None:
-            return Receipt("duplicate", batch_id, index=int(same))
-        index = tx.size
-        conflict = tx.conn.execute(_TABLE_LOGGED, {"t": signed.sheet.table}).first() is not None
-        tx.conn.execute(
-            _INSERT_ENTRY,
-            {
-                "idx": index,
-                "batch_id": batch_id,
-                "table_id": signed.sheet.table,
-                "machine": signed.machine,
-                "payload": text,
-                "leaf_hash": h,
-                "conflict": int(conflict),
-                "logged_at": now(),
-            },
-        )
-        self._add_nodes(tx.conn, index, h)
-        tx.conn.execute(_INSERT_SHEET, _sheet_row(tx.next_sheet(), batch_id, signed.sheet, len(text)))
-        tx.size += 1
-        return Receipt("logged", batch_id, index=index, conflict=conflict)
+    def warm(self) -> None:
+        """Keep every complete-subtree hash of the log in memory from now on, read once here and then
+        kept up to date by each write (including other processes' writes): a server's proofs then read
+        nothing from disk."""
+        self._warm = True
+        with self.store._read() as conn:
+            self._catch_up(conn, _count(conn))
 
-    def _accepted(self, conn: Connection, raw: bytes) -> _Logged:
-        """A signed sheet, checked; or an unsigned 2024-style QR payload, accepted and marked ``unsigned``
-        (its counts are checked, its origin cannot be)."""
-        text = raw.decode("ascii", "replace").strip()
-        if looks_like_qr(text):
-            election = self.store.election()
-            sheet = from_qr(raw, election)
-            errors = [f for f in check(sheet, election) if f.severity is Severity.ERROR]
-            if errors:
-                raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {sheet.table}")
-            return _Logged(sheet, UNSIGNED, to_qr(sheet))
-        signed = self._verified(conn, raw)
-        return _Logged(signed.sheet, signed.machine, signed.to_text())
+    def _catch_up(self, conn: Connection, size: int) -> None:
+        """Read the nodes of leaves ``[known, size)``, written since this process last looked."""
+        if not self._warm or self._known >= size:
+            return
+        c, first = s.log_nodes.c, self._known
+        ranges = [and_(c.level == level, c.idx >= first >> level) for level in range(size.bit_length())]
+        for level, idx, h in conn.execute(select(c.level, c.idx, c.hash).where(or_(*ranges))):
+            self._nodes[(level, idx)] = h
+        self._known = size
 
-    def _verified(self, conn: Connection, raw: bytes) -> SignedSheet:
-        """Decode, check the key binding and the signature, and the counts; raise on any failure."""
+    def _read_registry(self, conn: Connection) -> None:
+        """Hold the machine key registry in memory, with the version it was read at."""
+        c = s.machine_keys.c
+        self._registry_version = _keys_version(conn)
+        rows = conn.execute(select(c.key_id, c.table_id, c.public, c.revoked_at, c.revoke_reason))
+        self._registry = {k: (t, p, r, why) for k, t, p, r, why in rows}
+
+    def _accepted(self, raws: Sequence[bytes]) -> list[_Logged | TallyproofError]:
+        """Each payload as the sheet to log, or the error that refuses it, judged against the key
+        registry held in memory. A signed sheet must be signed by a registered, unrevoked key bound to
+        its table; an unsigned 2024-style QR payload is accepted and marked ``unsigned`` (its counts are
+        checked, its origin cannot be)."""
         election = self.store.election()
-        signed = SignedSheet.from_text(raw, election)
-        row = conn.execute(_KEY, {"k": signed.machine}).first()
-        if row is None:
-            raise SignatureError("signed by a key that is not registered", where=f"key {signed.machine}")
-        table, public, revoked_at, reason = row
-        if revoked_at is not None:
-            raise SignatureError(f"signed by a key revoked at {revoked_at} ({reason})", where=f"key {signed.machine}")
-        if table != signed.sheet.table:
-            raise SignatureError(
-                f"key {signed.machine} is bound to table {table}, not {signed.sheet.table}",
-                where=f"sheet {signed.sheet.table}",
-            )
-        signed.verify(public)
-        errors = [f for f in check(signed.sheet, election) if f.severity is Severity.ERROR]
-        if errors:
-            raise CodecError("; ".join(str(f) for f in errors), where=f"sheet {signed.sheet.table}")
-        return signed
+        found: list[_Logged | SignedSheet | TallyproofError] = []
+        for raw in raws:
+            try:
+                if looks_like_qr(raw.decode("ascii", "replace").strip()):
+                    sheet = from_qr(raw, election)
+                    found.append(_Logged(sheet, UNSIGNED, to_qr(sheet)))
+                else:
+                    found.append(SignedSheet.from_text(raw, election))
+            except TallyproofError as exc:
+                found.append(exc)
+        keys = self._registry or {}
+        out: list[_Logged | TallyproofError] = []
+        for f in found:
+            try:
+                out.append(
+                    _Logged(f.sheet, f.machine, _bound(f, keys.get(f.machine))) if isinstance(f, SignedSheet) else f
+                )
+            except TallyproofError as exc:
+                out.append(exc)
+        sound = [i for i, o in enumerate(out) if isinstance(o, _Logged)]
+        for i, findings in zip(sound, check_many([out[i].sheet for i in sound], election), strict=True):  # type: ignore[union-attr]
+            errors = [f for f in findings if f.severity is Severity.ERROR]
+            if errors:
+                out[i] = CodecError("; ".join(str(f) for f in errors), where=f"sheet {out[i].sheet.table}")  # type: ignore[union-attr]
+        return out
 
-    def _add_nodes(self, conn: Connection, index: int, h: bytes) -> None:
-        """Store the new leaf and every complete subtree it completes (RFC 9162 §2.1.1's hashing)."""
+    def _record(
+        self,
+        tx: _Tx,
+        raws: Sequence[bytes],
+        submitters: Sequence[str | None],
+        outcomes: Sequence[_Logged | TallyproofError],
+    ) -> list[Receipt]:
+        """Keep every submission, log the new sheets, and say what became of each."""
+        hashes = [leaf_hash(o.text.encode("ascii")) if isinstance(o, _Logged) else b"" for o in outcomes]
+        logged = [o for o in outcomes if isinstance(o, _Logged)]
+        known = _lookup(tx.conn, s.log_entries.c.leaf_hash, s.log_entries.c.idx, [h for h in hashes if h])
+        tables = set(
+            _lookup(tx.conn, s.log_entries.c.table_id, s.log_entries.c.table_id, [o.sheet.table for o in logged])
+        )
+        when = now()
+        rows: dict[Any, list[dict[str, Any]]] = {
+            t: [] for t in (s.batches, s.rejects, s.log_entries, s.log_nodes, s.sheets)
+        }
+        receipts: list[Receipt] = []
+        for raw, who, o, h in zip(raws, submitters, outcomes, hashes, strict=True):
+            batch_id = tx.next_batch()
+            if not isinstance(o, _Logged):
+                rows[s.batches].append(_batch_row(batch_id, raw, who, when, accepted=0, rejected=1))
+                rows[s.rejects].append(
+                    {
+                        "batch_id": batch_id,
+                        "line": 1,
+                        "table_id": None,
+                        "raw": raw.decode("utf-8", "replace"),
+                        "reason": str(o),
+                    }
+                )
+                receipts.append(Receipt("rejected", batch_id, reason=str(o)))
+                continue
+            same = known.get(h)
+            rows[s.batches].append(_batch_row(batch_id, raw, who, when, accepted=int(same is None), rejected=0))
+            if same is not None:
+                receipts.append(Receipt("duplicate", batch_id, index=int(same)))
+                continue
+            index, conflict = tx.size, o.sheet.table in tables
+            rows[s.log_entries].append(
+                {
+                    "idx": index,
+                    "batch_id": batch_id,
+                    "table_id": o.sheet.table,
+                    "machine": o.machine,
+                    "payload": o.text,
+                    "leaf_hash": h,
+                    "conflict": int(conflict),
+                    "logged_at": when,
+                }
+            )
+            rows[s.log_nodes] += self._add_nodes(tx.conn, index, h)
+            rows[s.sheets].append(_sheet_row(tx.next_sheet(), batch_id, o.sheet, len(o.text)))
+            known[h], tx.size = index, tx.size + 1
+            tables.add(o.sheet.table)
+            receipts.append(Receipt("logged", batch_id, index=index, conflict=conflict))
+        for table, values in rows.items():  # batches first: the others refer to them
+            if values:
+                tx.conn.execute(insert(table), values)
+        return receipts
+
+    def _add_nodes(self, conn: Connection, index: int, h: bytes) -> list[dict[str, Any]]:
+        """The rows of the new leaf and of every complete subtree it completes (RFC 9162 §2.1.1's hashing)."""
         new: dict[tuple[int, int], bytes] = {(0, index): h}
         level, i = 0, index
         while i % 2 == 1:  # a right child completes its parent
@@ -267,19 +365,19 @@ class Ledger:
             h = node_hash(left, h)
             level, i = level + 1, i // 2
             new[(level, i)] = h
-        conn.execute(insert(s.log_nodes), [{"level": lv, "idx": ix, "hash": v} for (lv, ix), v in new.items()])
         self._pending.update(new)
+        return [{"level": lv, "idx": ix, "hash": v} for (lv, ix), v in new.items()]
 
     # -- checkpoints ------------------------------------------------------------------------
     def checkpoint(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Checkpoint:
         """Sign and keep a checkpoint of the log as it is now."""
         with self.store.write() as conn:
-            size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+            size = _count(conn)
             return self._sign_checkpoint(conn, key, size, time or dt.datetime.now(dt.UTC))
 
     def _sign_checkpoint(self, conn: Connection, key: PrivateKey, size: int, time: dt.datetime) -> Checkpoint:
         cp = Checkpoint.make(self.store.election().id, size, Tree(size, self._complete).root(), key, time)
-        known = conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
+        known = self._log_public or conn.execute(select(s.meta.c.value).where(s.meta.c.key == "log_public")).scalar()
         if known is None:
             conn.execute(insert(s.meta).values(key="log_public", value=b64(key.public)))
         elif known != b64(key.public):
@@ -287,6 +385,7 @@ class Ledger:
                 f"this log is signed by key {key_id(unb64(known, where='meta'))}, not {cp.log_key}", where="--log-key"
             )
         conn.execute(insert(s.checkpoints).values(size=size, text=cp.to_text()))
+        self._log_public = b64(key.public)  # set once, never changed: no need to read it again
         return cp
 
     def bulletin(self, key: PrivateKey, *, time: dt.datetime | None = None) -> Bulletin:
@@ -336,13 +435,23 @@ class Ledger:
                 for (t,) in conn.execute(select(s.checkpoints.c.text).order_by(s.checkpoints.c.id))
             ]
 
-    def entries(self, start: int = 0, end: int | None = None) -> list[dict[str, Any]]:
+    def entries(self, start: int = 0, end: int | None = None, *, table: str | None = None) -> list[dict[str, Any]]:
+        """Logged sheets with index in ``[start, end)`` (of one table, if given), in log order."""
         c = s.log_entries.c
         q = select(c.idx, c.table_id, c.machine, c.payload, c.conflict, c.logged_at).where(c.idx >= start)
         if end is not None:
             q = q.where(c.idx < end)
+        if table is not None:
+            q = q.where(c.table_id == table)
         with self.store._read() as conn:
             return [dict(r) for r in conn.execute(q.order_by(c.idx)).mappings()]
+
+
+def _count(conn: Connection) -> int:
+    """The log's size: its leaves are numbered from 0 without gaps, so the last index + 1 (read from the
+    primary key's index, where ``count(*)`` would read every row)."""
+    last = conn.execute(select(func.max(s.log_entries.c.idx))).scalar()
+    return 0 if last is None else int(last) + 1
 
 
 class _Tx:
@@ -350,7 +459,7 @@ class _Tx:
 
     def __init__(self, conn: Connection, store: Store) -> None:
         self.conn = conn
-        self.size = int(conn.execute(select(func.count()).select_from(s.log_entries)).scalar() or 0)
+        self.size = _count(conn)
         self._sheet, self._batch = store.next_ids(conn)
 
     def next_batch(self) -> int:
@@ -362,25 +471,61 @@ class _Tx:
         return self._sheet - 1
 
 
-_INSERT_BATCH = insert(s.batches)
-_INSERT_REJECT = insert(s.rejects)
-_INSERT_ENTRY = insert(s.log_entries)
-_INSERT_SHEET = insert(s.sheets)
-_KEY = select(
-    s.machine_keys.c.table_id, s.machine_keys.c.public, s.machine_keys.c.revoked_at, s.machine_keys.c.revoke_reason
-).where(s.machine_keys.c.key_id == bindparam("k"))
-_SAME_LEAF = select(s.log_entries.c.idx).where(s.log_entries.c.leaf_hash == bindparam("h"))
-_TABLE_LOGGED = select(s.log_entries.c.idx).where(s.log_entries.c.table_id == bindparam("t")).limit(1)
+_CHUNK = 500
+"""Values per ``IN (...)`` query, below SQLite's limit on bound parameters."""
 
 
-def _batch_row(batch_id: int, raw: bytes, submitter: str | None, *, accepted: int, rejected: int) -> dict[str, Any]:
+def _lookup(conn: Connection, column: Any, value: Any, wanted: Sequence[Any]) -> dict[Any, Any]:
+    """``{column: value}`` of the rows whose ``column`` is one of ``wanted``."""
+    unique, out = list(dict.fromkeys(wanted)), dict[Any, Any]()
+    for i in range(0, len(unique), _CHUNK):
+        out.update((k, v) for k, v in conn.execute(select(column, value).where(column.in_(unique[i : i + _CHUNK]))))
+    return out
+
+
+_KeyRow = tuple[str, bytes, str | None, str | None]
+"""A machine key's table, public key, time of revocation and reason."""
+
+
+def _keys_version(conn: Connection) -> str | None:
+    return conn.execute(select(s.meta.c.value).where(s.meta.c.key == "keys_version")).scalar()
+
+
+def _keys_changed(conn: Connection) -> None:
+    """Mark the key registry changed (inside the transaction that changes it), so that every server
+    process reads it again before it logs anything more."""
+    version = int(_keys_version(conn) or 0) + 1
+    conn.execute(delete(s.meta).where(s.meta.c.key == "keys_version"))
+    conn.execute(insert(s.meta).values(key="keys_version", value=str(version)))
+
+
+def _bound(signed: SignedSheet, row: _KeyRow | None) -> str:
+    """The sheet's canonical text, once its key is known to be registered, unrevoked and bound to its
+    table, and its signature sound; raise :class:`SignatureError` otherwise."""
+    if row is None:
+        raise SignatureError("signed by a key that is not registered", where=f"key {signed.machine}")
+    table, public, revoked_at, reason = row
+    if revoked_at is not None:
+        raise SignatureError(f"signed by a key revoked at {revoked_at} ({reason})", where=f"key {signed.machine}")
+    if table != signed.sheet.table:
+        raise SignatureError(
+            f"key {signed.machine} is bound to table {table}, not {signed.sheet.table}",
+            where=f"sheet {signed.sheet.table}",
+        )
+    signed.verify(public)
+    return signed.to_text()
+
+
+def _batch_row(
+    batch_id: int, raw: bytes, submitter: str | None, received_at: str, *, accepted: int, rejected: int
+) -> dict[str, Any]:
     """A transmission, kept as received whatever becomes of it."""
     return {
         "id": batch_id,
         "kind": "signed",
         "source": Source.OFFICIAL,
         "submitter": submitter,
-        "received_at": now(),
+        "received_at": received_at,
         "filename": "(transmission)",
         "format": "signed",
         "encoding": "ascii",
