@@ -17,7 +17,6 @@ import os
 import queue
 import threading
 import time
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -87,15 +86,17 @@ class _GroupCommit:
     def __init__(self, ledger: Ledger, log_key: PrivateKey, most: int = 512) -> None:
         self.ledger, self.log_key, self.most = ledger, log_key, most
         self.lock = _WriterLock(ledger.store.where + ".writer-lock")
-        self.queue: queue.Queue[tuple[bytes, str | None, Future[tuple[Receipt, Checkpoint | None]]]] = queue.Queue()
+        self.queue: queue.Queue[_Queued] = queue.Queue()
         threading.Thread(target=self._run, name="tallyproof-writer", daemon=True).start()
 
-    def submit(self, body: bytes, submitter: str | None) -> Future[tuple[Receipt, Checkpoint | None]]:
-        done: Future[tuple[Receipt, Checkpoint | None]] = Future()
-        self.queue.put((body, submitter, done))
+    def submit(self, body: bytes, submitter: str | None) -> asyncio.Future[_Outcome]:
+        """Queue a transmission; the future is settled on the caller's event loop."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[_Outcome] = loop.create_future()
+        self.queue.put((body, submitter, loop, done))
         return done
 
-    def _gather(self) -> list[tuple[bytes, str | None, Future[tuple[Receipt, Checkpoint | None]]]]:
+    def _gather(self) -> list[_Queued]:
         """The next group: what is queued, and what keeps arriving, a millisecond at a time, for up to
         :data:`GATHER` seconds. Under load a transaction then carries dozens of sheets and they share its
         fixed costs (lookups, the checkpoint's signature, the commit); a lone sheet waits 1 ms more."""
@@ -115,16 +116,33 @@ class _GroupCommit:
     def _run(self) -> None:
         while True:
             batch = self._gather()
+            outcomes: list[_Outcome | BaseException]
             try:
                 receipts, checkpoint = self.ledger.submit_many(
-                    [(b, who) for b, who, _ in batch], log_key=self.log_key, lock=self.lock
+                    [(body, who) for body, who, *_ in batch], log_key=self.log_key, lock=self.lock
                 )
+                outcomes = [(receipt, checkpoint) for receipt in receipts]
             except Exception as exc:  # the transaction rolled back: nothing of this batch was logged
-                for *_, done in batch:
-                    done.set_exception(exc)
-                continue
-            for (*_, done), receipt in zip(batch, receipts, strict=True):
-                done.set_result((receipt, checkpoint))
+                outcomes = [exc] * len(batch)
+            loops: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[_Outcome], _Outcome | BaseException]]] = {}
+            for (*_, loop, done), outcome in zip(batch, outcomes, strict=True):
+                loops.setdefault(loop, []).append((done, outcome))
+            for loop, settled in loops.items():  # one wake-up of each event loop per group, not one per sheet
+                loop.call_soon_threadsafe(_settle, settled)
+
+
+_Outcome = tuple[Receipt, Checkpoint | None]
+_Queued = tuple[bytes, str | None, asyncio.AbstractEventLoop, asyncio.Future[_Outcome]]
+
+
+def _settle(settled: list[tuple[asyncio.Future[_Outcome], _Outcome | BaseException]]) -> None:
+    for done, outcome in settled:
+        if done.cancelled():  # the machine hung up; its sheet is logged all the same
+            continue
+        if isinstance(outcome, BaseException):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
 
 
 MAX_BODY = 64 * 1024
@@ -142,7 +160,7 @@ class _Transmissions:
         if len(body) > MAX_BODY:
             return 413, {"error": f"a transmission has at most {MAX_BODY} bytes", "where": "body", "kind": "InputError"}
         try:
-            receipt, checkpoint = await asyncio.wrap_future(self.writer.submit(body, submitter))
+            receipt, checkpoint = await self.writer.submit(body, submitter)
         except TallyproofError as exc:
             return exc.http_status, {"error": exc.message, "where": exc.where, "kind": type(exc).__name__}
         if receipt.status == "rejected" or checkpoint is None:

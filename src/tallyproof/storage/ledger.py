@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, tuple_, update
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
 from tallyproof.ledger.bulletin import Bulletin, figures
@@ -167,16 +168,26 @@ class Ledger:
         return self._fetched(new, lambda tree: tree.consistency_proof(old))  # type: ignore[return-value]
 
     def _fetched(self, size: int, prove: Callable[[Tree], object]) -> object:
+        try:
+            return prove(Tree(size, self._cached))
+        except _NotCached:
+            pass
         missing = [k for k in nodes_read(size, prove) if k not in self._nodes and k not in self._pending]
-        c = s.log_nodes.c
         if missing:
             with self.store._read() as conn:
                 for i in range(0, len(missing), _CHUNK // 2):
-                    wanted = tuple_(c.level, c.idx).in_(missing[i : i + _CHUNK // 2])
-                    self._nodes.update(
-                        ((lv, ix), h) for lv, ix, h in conn.execute(select(c.level, c.idx, c.hash).where(wanted))
-                    )
+                    part = missing[i : i + _CHUNK // 2]
+                    n = 1 << (len(part) - 1).bit_length()  # a few shapes of statement, each compiled once
+                    part += part[-1:] * (n - len(part))
+                    values = {f"{x}{j}": v for j, key in enumerate(part) for x, v in zip("li", key, strict=True)}
+                    self._nodes.update(((lv, ix), h) for lv, ix, h in conn.execute(_nodes_query(n), values))
         return prove(self.tree(size))
+
+    def _cached(self, level: int, index: int) -> bytes:
+        found = self._pending.get((level, index)) or self._nodes.get((level, index))
+        if found is None:
+            raise _NotCached
+        return found
 
     def _complete(self, level: int, index: int) -> bytes:
         found = self._pending.get((level, index)) or self._nodes.get((level, index))
@@ -469,6 +480,19 @@ class _Tx:
     def next_sheet(self) -> int:
         self._sheet += 1
         return self._sheet - 1
+
+
+@functools.lru_cache(maxsize=64)
+def _nodes_query(n: int) -> Select[tuple[int, int, bytes]]:
+    """The nodes ``(:l0, :i0) ... (:l{n-1}, :i{n-1})``, each found through the primary key (one statement
+    per ``n``, built once)."""
+    c = s.log_nodes.c
+    pairs = (and_(c.level == bindparam(f"l{j}"), c.idx == bindparam(f"i{j}")) for j in range(n))
+    return select(c.level, c.idx, c.hash).where(or_(*pairs))
+
+
+class _NotCached(Exception):
+    """A node that the ledger does not hold in memory."""
 
 
 _CHUNK = 500
