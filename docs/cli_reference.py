@@ -38,6 +38,8 @@ COMMANDS = [
     ["mirror"],
     ["transmit"],
     ["bulletin"],
+    ["feasibility"],
+    ["reconcile"],
 ]
 
 

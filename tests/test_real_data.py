@@ -205,3 +205,26 @@ def test_presidential_agrees_with_v2_mostly(presidential: list[Record], v2: list
     agree = sum(pres[t].votes_equal(res[t]) for t in common)
     assert len(common) > 15_000
     assert agree / len(common) > 0.99
+
+
+def test_the_first_bulletin_is_not_achievable_from_the_full_v1_file(tmp_path: Path) -> None:
+    """The README's run: V1 imported as witness copies, its RE as the registry, the bulletin checked."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tallyproof.cli import app
+
+    db, run = str(tmp_path / "ve.db"), CliRunner()
+    for args in (
+        ["init", "--election", "ve2024", "--db", db],
+        ["import", str(V1), "--source", "witness", "--db", db],
+        ["registry", "derive", "--db", db],
+    ):
+        assert run.invoke(app, args).exit_code == 0
+    bulletin = Path(__file__).parent.parent / "examples" / "ve2024-first-bulletin.toml"
+    result = run.invoke(app, ["feasibility", str(bulletin), "--db", db, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert (data["margin_in_copies"], data["missing_voters"], data["shortfall"]) == (3_915_001, 3_647_225, 267_776)
+    assert data["winner_achievable"] is False and data["impossible"] == ["EG"]

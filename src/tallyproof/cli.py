@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from tallyproof.cli_independent import feasibility_command, reconcile_command
 from tallyproof.cli_official import (
     bulletin_command,
     keys_app,
@@ -34,7 +35,8 @@ from tallyproof.cli_official import (
     transmit_command,
     verify_log_command,
 )
-from tallyproof.console import err, out
+from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out
+from tallyproof.console import preference as parse_preference
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError, UnknownError
 from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
@@ -73,12 +75,8 @@ app.command("serve")(serve_command)
 app.command("mirror")(mirror_command)
 app.command("transmit")(transmit_command)
 app.command("bulletin")(bulletin_command)
-
-DbOption = Annotated[
-    Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
-]
-DEFAULT_DB = Path("tallyproof.db")
-SOURCES = [s.value for s in Source]
+app.command("feasibility")(feasibility_command)
+app.command("reconcile")(reconcile_command)
 
 
 @contextmanager
@@ -197,7 +195,7 @@ def tabulate(
         raise InputError(f"unknown format {fmt!r}: table, csv or json", where="--format")
     store = Store.sqlite(db)
     election = store.election()
-    preference, conditions = _preference(source), [_condition(w) for w in where or []]
+    preference, conditions = parse_preference(source), [_condition(w) for w in where or []]
     with err.status("Tabulating"):
         columns, registry = store.columns(preference, cards=cards), store.registry_columns()
         tab = run_tabulate(
@@ -218,16 +216,6 @@ def tabulate(
         out.print(national_table(tab, cards=cards) if by is None else units_table(tab, top=top, width=out.width))
         for line in coverage_lines(tab):
             out.print(line)
-
-
-def _preference(text: str) -> list[str]:
-    preference = [s.strip() for s in text.split(",") if s.strip()]
-    bad = [s for s in preference if s not in SOURCES]
-    if bad or not preference:
-        raise InputError(
-            f"unknown source(s) {', '.join(bad) or '(none given)'}; known: {', '.join(SOURCES)}", where="--source"
-        )
-    return preference
 
 
 def _condition(text: str) -> tuple[str, str]:
@@ -380,12 +368,22 @@ def simulate(
     signed: Annotated[
         bool, typer.Option(help="Also write machines.csv (public keys) and signed.txt (signed sheets).")
     ] = False,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            help="Also play a manipulation scenario (honest, announced, altered, stuffing, fabricated or expelled): "
+            "official.csv, witness.csv, announcement.toml and its ground truth, truth.json."
+        ),
+    ] = None,
 ) -> None:
     """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
     if tables < 1:
         raise InputError("needs at least one table", where="--tables")
+    from tallyproof import scenarios
     from tallyproof import simulate as sim  # numpy-heavy; loaded only here
 
+    if scenario is not None:
+        scenarios.check_scenario(scenario, where="--scenario")
     definition = load_election(election)
     with progress("Simulating") as bar:
         task = bar.add_task("simulate", total=tables)
@@ -398,6 +396,11 @@ def simulate(
         with err.status("Signing every table's sheet with its machine's key"):
             more = write_signed(result, output)
         out.print(f"Machine keys in {more['machines']}; signed sheets in {more['signed']}")
+    if scenario is not None:
+        with err.status(f"Playing scenario {scenario}"):
+            files = scenarios.write_scenario(scenarios.scenario(result, scenario, seed=seed), output)
+        published = f"{files['official']}, {files['witness']} and {files['announcement']}"
+        out.print(f"Scenario {scenario} (seed {seed}): {published}; ground truth in {files['truth']}", soft_wrap=True)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import err, out
+from tallyproof.console import DEFAULT_DB, DbOption, err, out
 from tallyproof.errors import InputError, LedgerError, UnknownError
 from tallyproof.ledger.bulletin import check_bulletin
 from tallyproof.ledger.mirror import read_copy
@@ -24,9 +24,6 @@ from tallyproof.storage.store import Store
 keys_app = typer.Typer(help="Voting machines' signing keys, each bound to one table.", no_args_is_help=True)
 log_app = typer.Typer(help="The append-only log of signed tally sheets (RFC 9162).", no_args_is_help=True)
 
-DbOption = Annotated[
-    Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
-]
 LogKeyOption = Annotated[
     Path,
     typer.Option(
@@ -35,7 +32,6 @@ LogKeyOption = Annotated[
         help="The log's private signing key (keep it off the public server's disk backups).",
     ),
 ]
-DEFAULT_DB = Path("tallyproof.db")
 
 
 def write_private_key(path: Path, key: PrivateKey) -> None:

@@ -1,6 +1,31 @@
-"""The command line's two consoles: results on standard output, progress and errors on standard error."""
+"""The command line's shared pieces: two consoles (results on standard output, progress and errors on
+standard error), the ``--db`` option and the ``--source`` preference list."""
 
+from pathlib import Path
+from typing import Annotated
+
+import typer
 from rich.console import Console
+
+from tallyproof.errors import InputError
+from tallyproof.sheets.sheet import Source
 
 out = Console()
 err = Console(stderr=True)
+
+DbOption = Annotated[
+    Path, typer.Option("--db", envvar="TALLYPROOF_DB", help="The store: one SQLite file per election.")
+]
+DEFAULT_DB = Path("tallyproof.db")
+SOURCES = [s.value for s in Source]
+
+
+def preference(text: str) -> list[str]:
+    """A ``--source`` value: sources in order of preference, comma-separated."""
+    found = [s.strip() for s in text.split(",") if s.strip()]
+    bad = [s for s in found if s not in SOURCES]
+    if bad or not found:
+        raise InputError(
+            f"unknown source(s) {', '.join(bad) or '(none given)'}; known: {', '.join(SOURCES)}", where="--source"
+        )
+    return found

@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from tallyproof import tomlfile
 from tallyproof.errors import ElectionDefinitionError, UnknownError
 from tallyproof.geography import Geography
 from tallyproof.ids import CandidateId, CardId, ElectionId
@@ -118,15 +119,7 @@ def load_election(name_or_path: str | Path) -> Election:
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    if key not in table:
-        raise ElectionDefinitionError("missing key", where=f"{where}{key}")
-    value = table[key]
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ElectionDefinitionError(
-            f"expected {expected}, got {type(value).__name__} {value!r}", where=f"{where}{key}"
-        )
-    return value
+    return tomlfile.get(table, key, kind, where, error=ElectionDefinitionError)
 
 
 def _ident(table: dict[str, Any], key: str, where: str) -> str:
@@ -139,12 +132,7 @@ def _ident(table: dict[str, Any], key: str, where: str) -> str:
 
 
 def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    """Refuse keys the format does not have: a misspelt key must not be silently ignored."""
-    strange = sorted(set(table) - allowed)
-    if strange:
-        raise ElectionDefinitionError(
-            f"unknown key {strange[0]!r}; allowed: {', '.join(sorted(allowed))}", where=f"{where}{strange[0]}"
-        )
+    tomlfile.only(table, allowed, where, error=ElectionDefinitionError)
 
 
 def _parse(data: dict[str, Any], *, text: str, where: str) -> Election:

@@ -187,21 +187,33 @@ class SimulatedElection:
 
     def sheets(self) -> Iterator[TallySheet]:
         """One tally sheet per table, with cards, null, blank, registered, valid and the acta id."""
-        for start in range(0, len(self.tables), _WRITE_CHUNK):
-            stop = start + _WRITE_CHUNK
-            columns = (self.cards[start:stop].tolist(), self.null[start:stop].tolist())
-            more = (self.blank[start:stop].tolist(), self.registered[start:stop].tolist())
-            for table, cards, null, blank, registered in zip(self.tables[start:stop], *columns, *more, strict=True):
-                yield TallySheet.from_cards(
-                    self.election,
-                    TableId(table),
-                    cards,
-                    null=null,
-                    blank=blank,
-                    registered=registered,
-                    valid=sum(cards),
-                    acta_id=table + _ACTA_SUFFIX,
-                )
+        return table_sheets(self.election, self.tables, self.cards, self.null, self.blank, self.registered)
+
+
+def table_sheets(
+    election: Election,
+    tables: list[str],
+    cards: np.ndarray,
+    null: np.ndarray,
+    blank: np.ndarray,
+    registered: np.ndarray,
+) -> Iterator[TallySheet]:
+    """Tally sheets from aligned per-table arrays (valid = the cards added up; acta id = table + ``.1.0001``)."""
+    for start in range(0, len(tables), _WRITE_CHUNK):
+        stop = start + _WRITE_CHUNK
+        columns = (cards[start:stop].tolist(), null[start:stop].tolist())
+        more = (blank[start:stop].tolist(), registered[start:stop].tolist())
+        for table, counts, n, b, r in zip(tables[start:stop], *columns, *more, strict=True):
+            yield TallySheet.from_cards(
+                election,
+                TableId(table),
+                counts,
+                null=n,
+                blank=b,
+                registered=r,
+                valid=sum(counts),
+                acta_id=table + _ACTA_SUFFIX,
+            )
 
 
 def simulate(election: Election, *, tables: int, seed: int) -> SimulatedElection:
