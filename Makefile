@@ -38,6 +38,7 @@ docs: $(BIN)/tallyproof
 bench: $(BIN)/tallyproof
 	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	$(BIN)/python bench/bench_core.py --record
+	$(BIN)/python bench/bench_reconcile.py --record
 	$(BIN)/python bench/bench_log.py --record   # needs wrk (apt-get install wrk)
 
 clean:

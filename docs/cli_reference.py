@@ -40,6 +40,12 @@ COMMANDS = [
     ["bulletin"],
     ["feasibility"],
     ["reconcile"],
+    ["accounts", "add"],
+    ["accounts", "list"],
+    ["accounts", "assign"],
+    ["accounts", "discount"],
+    ["submit"],
+    ["check-copy"],
 ]
 
 

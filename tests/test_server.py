@@ -191,3 +191,39 @@ def test_two_worker_processes_share_one_log(server: Server, tmp_path: Path) -> N
     mirror(server.url, tmp_path / "copy")
     copy = read_copy(tmp_path / "copy")
     assert len(copy.leaves) == 60 and copy.verify() == []
+
+
+def test_witnesses_submit_and_check_their_copies(server: Server) -> None:
+    from urllib.parse import urlencode
+
+    from tallyproof.sheets.signed import SignedSheet
+    from tallyproof.storage.submissions import Submissions
+
+    _, token = Submissions(Store.sqlite(server.db)).add_account("Ana", "witness")
+    auth = {"Authorization": f"Bearer {token}"}
+    signed = server.payloads[3]
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert client.post("/v1/copies", content=signed).status_code == 401
+        assert client.post("/v1/copies", content=signed, headers={"Authorization": "Bearer nope"}).status_code == 401
+        sent = client.post("/v1/copies", content=signed, headers=auth, params={"filename": "mine.txt"}).json()
+        assert sent["copies"]["accepted"] == 1 and sent["account"] == "Ana"
+        photo = client.post(
+            "/v1/copies", content=b"\xff\xd8\xff\xe0acta", headers={**auth, "Tallyproof-Payload": signed}
+        )
+        assert photo.status_code == 200 and photo.json()["photo"] and photo.json()["copies"]["accepted"] == 1
+        assert client.post("/v1/check", content=signed, headers=auth).json()["status"] == "no-official"
+        assert client.post("/v1/sheets", content=signed).status_code == 201
+        check = client.post("/v1/check", content=signed, headers=auth).json()
+        assert check["status"] == "match" and check["leaf"] == 0 and check["checkpoint"]
+        table = SignedSheet.from_text(signed, VE2024).sheet.table
+        assert check["table"] == table
+        form = client.get("/check")
+        assert form.status_code == 200 and "<form" in form.text and "<script" not in form.text
+        answer = client.post(
+            "/check",
+            content=urlencode({"token": token, "payload": signed}),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert answer.status_code == 200 and "matches the published official sheet" in answer.text
+        wrong = client.post("/check", content=urlencode({"token": "x", "payload": signed}))
+        assert wrong.status_code == 401 and "unknown API token" in wrong.text

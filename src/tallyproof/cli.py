@@ -25,7 +25,13 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from tallyproof.cli_independent import feasibility_command, reconcile_command
+from tallyproof.cli_independent import (
+    accounts_app,
+    check_copy_command,
+    feasibility_command,
+    reconcile_command,
+    submit_command,
+)
 from tallyproof.cli_official import (
     bulletin_command,
     keys_app,
@@ -77,6 +83,9 @@ app.command("transmit")(transmit_command)
 app.command("bulletin")(bulletin_command)
 app.command("feasibility")(feasibility_command)
 app.command("reconcile")(reconcile_command)
+app.command("submit")(submit_command)
+app.command("check-copy")(check_copy_command)
+app.add_typer(accounts_app, name="accounts")
 
 
 @contextmanager

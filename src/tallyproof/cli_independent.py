@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -17,9 +18,13 @@ from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
 from tallyproof.storage.store import Store
+from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, check_copy, counted_columns
 from tallyproof.verdict import Assessment, assess, findings
 
 WITNESS_SOURCES = "witness,observer,import,official"
+ConsensusOption = Annotated[
+    int, typer.Option(min=1, help="Count a witness or observer copy only once this many accounts sent it.")
+]
 
 
 def feasibility_command(
@@ -28,6 +33,7 @@ def feasibility_command(
         str, typer.Option(help="Copies to believe, in order of preference, comma-separated.")
     ] = WITNESS_SOURCES,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    consensus: ConsensusOption = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Is an announced result derived from the published sheets, and achievable at all given the copies?"""
@@ -35,7 +41,8 @@ def feasibility_command(
     election = store.election()
     found = load_announcement(announcement, election)
     with err.status("Checking the announcement"):
-        result = assess(election, store.columns(), store.registry_columns(), found, sources=preference(source))
+        cols = counted_columns(store, consensus=consensus)
+        result = assess(election, cols, store.registry_columns(), found, sources=preference(source))
     if fmt == "json":
         out.print_json(json.dumps(result.to_json(), ensure_ascii=False))
         return
@@ -48,7 +55,7 @@ def feasibility_command(
             out.print(ranges_table(result))
         else:
             out.print(Text(sentence, style="bold" if key == "verdict" else ""))
-    again = ["feasibility", str(announcement), "--source", source, "--db", str(db)]
+    again = ["feasibility", str(announcement), "--source", source, "--consensus", str(consensus), "--db", str(db)]
     out.print(Text(f"Reproduce: {reproduce(again)}", style="dim"))
 
 
@@ -85,6 +92,7 @@ def reconcile_command(
     limit: Annotated[int, typer.Option(min=0, help="Differing copies to list, worst first.")] = 20,
     copies: Annotated[str, typer.Option(help="Sources of the copies to check, comma-separated.")] = "witness,observer",
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    consensus: ConsensusOption = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Official sheets against witness copies, table by table: match, mismatch, official missing, no copy."""
@@ -92,7 +100,7 @@ def reconcile_command(
     election = store.election()
     level = election.geography.check_level(by) if by else None
     with err.status("Reconciling"):
-        rec = reconcile(store.columns(cards=True), copies=preference(copies))
+        rec = reconcile(counted_columns(store, consensus=consensus, cards=True), copies=preference(copies))
     if fmt == "json":
         out.print_json(json.dumps(reconciliation_json(rec, election, level, limit), ensure_ascii=False))
         return
@@ -102,7 +110,8 @@ def reconcile_command(
         out.print(discrepancy_table(rec, election, limit))
     if level:
         out.print(units_status_table(rec, election, level))
-    again = ["reconcile", "--copies", copies, "--db", str(db), *(["--by", level] if level else [])]
+    again = ["reconcile", "--copies", copies, "--consensus", str(consensus), "--db", str(db)]
+    again += ["--by", level] if level else []
     out.print(Text(f"Reproduce: {reproduce(again)}", style="dim"))
 
 
@@ -159,3 +168,121 @@ def reconciliation_json(rec: Reconciliation, election: Election, level: str | No
         "discrepancies_total": len(rec.discrepancies),
         "by_unit": rec.by_unit(election.geography, level) if level else None,
     }
+
+
+accounts_app = typer.Typer(
+    help="Witnesses' and observers' accounts: API tokens, tables, bad faith.", no_args_is_help=True
+)
+
+
+@accounts_app.command("add")
+def accounts_add(
+    name: Annotated[str, typer.Argument(help="The account's name (a person or an organisation).")],
+    role: Annotated[str, typer.Option(help="witness or observer: the source of its copies.")] = "witness",
+    table: Annotated[list[str] | None, typer.Option(help="A table it is assigned to (repeatable).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Create an account and print its API token (shown once; only its hash is kept)."""
+    account, token = Submissions(Store.sqlite(db)).add_account(name, role, table or [])
+    err.print(Text(f"Account {account.name} ({account.role}), {len(account.tables):,} tables. Its API token:"))
+    out.print(Text(token))
+
+
+@accounts_app.command("list")
+def accounts_list(db: DbOption = DEFAULT_DB) -> None:
+    """Every account: role, tables assigned, and whether it is discounted (and why)."""
+    table = Table("Account", "Role", "Tables", "Created", "Discounted", title="Accounts", title_justify="left")
+    for a in Submissions(Store.sqlite(db)).accounts():
+        discounted = f"{a.discounted_at}: {a.discount_reason}" if a.discounted_at else ""
+        table.add_row(Text(a.name), a.role, f"{len(a.tables):,}", a.created_at, Text(discounted))
+    out.print(table)
+
+
+@accounts_app.command("assign")
+def accounts_assign(
+    name: Annotated[str, typer.Argument(help="The account.")],
+    tables: Annotated[list[str], typer.Argument(help="Tables to assign it to.")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Assign an account to tables (its copies of other tables are kept, and reported)."""
+    account = Submissions(Store.sqlite(db)).assign(name, tables)
+    out.print(Text(f"{account.name} is assigned to {len(account.tables):,} tables."))
+
+
+@accounts_app.command("discount")
+def accounts_discount(
+    name: Annotated[str, typer.Argument(help="The account.")],
+    reason: Annotated[str, typer.Option(help="Why (recorded with the date).")],
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Set aside every submission of an account found acting in bad faith (they stay stored)."""
+    account = Submissions(Store.sqlite(db)).discount(name, reason)
+    out.print(Text(f"{account.name} discounted at {account.discounted_at}: {account.discount_reason}."))
+
+
+def submit_command(
+    files: Annotated[list[Path], typer.Argument(help="QR payload text, CSV of copies, or photos (JPEG, PNG, TIFF).")],
+    name: Annotated[str, typer.Option("--as", help="The submitting account.")],
+    payload: Annotated[str | None, typer.Option(help="The QR payload read from the photo, if known.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Submit copies as a witness or observer; each submission is kept as received, even if refused."""
+    subs = Submissions(Store.sqlite(db))
+    account = subs.account(name)
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+        done = subs.submit(account, data, filename=path.name, payload=payload)
+        out.print(Text(submitted_line(str(path), done)))
+
+
+def submitted_line(where: str, done: Submitted) -> str:
+    parts = [f"{where}: submission {done.batch_id} by {done.account}"]
+    if done.photo:
+        parts.append(f"photo sha256 {done.photo[:16]}…")
+    if done.copies is not None:
+        parts.append(f"{done.copies.accepted:,} copies accepted, {done.copies.rejected:,} refused")
+        parts += [f"line {line}: {reason}" for line, reason in done.copies.problems[:5]]
+    if done.unassigned:
+        parts.append(f"not assigned to {', '.join(done.unassigned[:5])}")
+    return "; ".join(parts) + "."
+
+
+def check_copy_command(
+    payload: Annotated[str, typer.Argument(help="The QR payload of your sheet, or a file holding it.")],
+    name: Annotated[str, typer.Option("--as", help="Your account (the check is recorded as its submission).")],
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Check my copy: does your sheet match the published official sheet, card by card, and is that published?"""
+    store = _open(db, fmt)
+    text = Path(payload).read_text(encoding="utf-8") if Path(payload).is_file() else payload
+    result = check_copy(store, Submissions(store).account(name), text)
+    if fmt == "json":
+        out.print_json(json.dumps(asdict(result), ensure_ascii=False))
+        return
+    for line in copy_check_lines(result):
+        out.print(Text(line))
+    if result.status == "mismatch":
+        raise typer.Exit(1)
+
+
+def copy_check_lines(c: CopyCheck) -> list[str]:
+    """The answer to "check my copy", in plain sentences (the terminal and the web page)."""
+    if c.status == "no-official":
+        return [f"Table {c.table}: no official sheet of this table is published yet. Your copy is recorded."]
+    lines = [
+        f"Table {c.table}: your copy MATCHES the published official sheet."
+        if c.status == "match"
+        else f"Table {c.table}: your copy DIFFERS from the published official sheet in {len(c.differences)} place(s):"
+    ]
+    lines += [f"  {field}: your copy {mine:,}, official {theirs:,}" for field, mine, theirs in c.differences]
+    if c.leaf is not None:
+        lines.append(f"The official sheet is leaf {c.leaf:,} of the public log.")
+    if c.checkpoint:
+        lines.append("Inclusion proof: " + (" ".join(c.proof) or "(the log has one leaf)"))
+        lines.append("Against the signed checkpoint:\n" + c.checkpoint.rstrip("\n"))
+    lines.append(f"Recorded as submission {c.submission}.")
+    return lines

@@ -11,7 +11,8 @@ CLI and the server can report it once, at their edge::
     ├── UnknownError                exit 3   a table, unit or source that does not exist
     ├── StorageError                exit 4   the database cannot be opened or written
     ├── LedgerError                 exit 5   a Merkle proof, checkpoint or log does not verify
-    └── SignatureError              exit 6   a signature, key or key binding does not verify
+    ├── SignatureError              exit 6   a signature, key or key binding does not verify
+    └── AccessError                 exit 7   an API token is missing or unknown
 
 Anomalies in the *data* (counts that do not add up, votes above registered voters)
 are never exceptions: :func:`tallyproof.sheets.sheet.check` returns them as findings.
@@ -22,6 +23,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AccessError",
     "CodecError",
     "ElectionDefinitionError",
     "InputError",
@@ -93,3 +95,10 @@ class SignatureError(TallyproofError):
 
     exit_code = 6
     http_status = 422
+
+
+class AccessError(TallyproofError):
+    """A request without a valid API token."""
+
+    exit_code = 7
+    http_status = 401

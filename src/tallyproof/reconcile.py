@@ -21,10 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tallyproof.election import Election
 from tallyproof.geography import Geography
+from tallyproof.sheets.sheet import TallySheet
 from tallyproof.tabulate import SheetColumns, choose_copies
 
-__all__ = ["STATUSES", "Discrepancy", "Reconciliation", "reconcile"]
+__all__ = ["STATUSES", "Discrepancy", "Reconciliation", "reconcile", "sheet_differences"]
 
 STATUSES = ("match", "mismatch", "official-missing", "no-copy")
 MATCH, MISMATCH, OFFICIAL_MISSING, NO_COPY = range(4)
@@ -140,3 +142,18 @@ def _discrepancies(
 
 def _text(sources: np.ndarray) -> np.ndarray:
     return sources.astype(str) if sources.dtype.kind == "S" else sources
+
+
+def sheet_differences(copy: TallySheet, official: TallySheet, election: Election) -> list[tuple[str, int, int]]:
+    """Where one copy and one official sheet differ: ``(field, copy, official)`` for each card (when both
+    give cards, else each candidate), then null and blank votes where both say. Empty: they match."""
+    if copy.cards is not None and official.cards is not None:
+        pairs = zip((f"card {c.id} ({c.candidate})" for c in election.cards), copy.cards, official.cards, strict=True)
+    else:
+        pairs = zip((c.name for c in election.candidates), copy.candidates, official.candidates, strict=True)
+    out = [(name, a, b) for name, a, b in pairs if a != b]
+    for name in ("null", "blank"):
+        a, b = getattr(copy, name), getattr(official, name)
+        if a is not None and b is not None and a != b:
+            out.append((f"{name} votes", a, b))
+    return out

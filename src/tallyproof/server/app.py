@@ -17,17 +17,21 @@ import os
 import queue
 import threading
 import time
+import urllib.parse
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
-from tallyproof.errors import InputError, TallyproofError, UnknownError
+from tallyproof.errors import AccessError, InputError, TallyproofError, UnknownError
 from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.server.pages import check_page, page
 from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
 from tallyproof.storage.store import Store
+from tallyproof.storage.submissions import Account, Submissions, check_copy
 
 __all__ = ["app_from_environment", "create_app"]
 
@@ -57,6 +61,7 @@ def create_app(store: Store, log_key: PrivateKey) -> _FastPath:
     _transmission_routes(app, transmissions)
     _log_routes(app, ledger, log_key)
     _table_routes(app, ledger)
+    _witness_routes(app, store)
     return _FastPath(app, transmissions)
 
 
@@ -311,5 +316,42 @@ def _page(data: dict[str, Any]) -> str:
             f"<p>Signed sheet as published:</p><pre>{html.escape(s['payload'])}</pre>"
             f"<p>Log root <code>{data['root']}</code>; inclusion proof:</p><pre>{html.escape(chr(10).join(s['proof']))}</pre>"
         )
-    style = "body{font-family:sans-serif;max-width:50em;margin:2em auto}pre{white-space:pre-wrap;word-break:break-all}td{padding:0 1em}"
-    return f"<!doctype html><html lang=en><meta charset=utf-8><title>Table {html.escape(data['table'])}</title><style>{style}</style><body>{''.join(parts)}</body></html>"
+    return page(f"Table {data['table']}", "".join(parts))
+
+
+def _account(subs: Submissions, request: Request) -> Account:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AccessError("send your API token as 'Authorization: Bearer TOKEN'", where="Authorization")
+    return subs.authenticate(token.strip())
+
+
+def _witness_routes(app: FastAPI, store: Store) -> None:
+    subs = Submissions(store)
+
+    @app.post("/v1/copies", summary="Submit copies (QR payload, CSV) or a photo (JPEG/PNG/TIFF body) as a witness")
+    async def copies(request: Request, filename: str = "(upload)") -> dict[str, Any]:
+        """The body as received; with a photo, its QR payload (if read) in the ``Tallyproof-Payload`` header."""
+        account = _account(subs, request)
+        body = await request.body()
+        done = subs.submit(account, body, filename=filename, payload=request.headers.get("tallyproof-payload"))
+        return asdict(done)
+
+    @app.post("/v1/check", summary="Check my copy: a QR payload against the published official sheet")
+    async def check(request: Request) -> dict[str, Any]:
+        account = _account(subs, request)
+        return asdict(check_copy(store, account, (await request.body()).decode("utf-8", "replace")))
+
+    @app.get("/check", response_class=HTMLResponse, summary="Check my copy (a page for phones)")
+    def check_form() -> str:
+        return check_page()
+
+    @app.post("/check", response_class=HTMLResponse, include_in_schema=False)
+    async def check_submit(request: Request) -> HTMLResponse:
+        form = urllib.parse.parse_qs((await request.body()).decode("utf-8", "replace"))
+        token, payload = form.get("token", [""])[0].strip(), form.get("payload", [""])[0]
+        try:
+            result = check_copy(store, subs.authenticate(token), payload)
+        except TallyproofError as exc:
+            return HTMLResponse(check_page(error=str(exc), payload=payload), status_code=exc.http_status)
+        return HTMLResponse(check_page(result=result, payload=payload))

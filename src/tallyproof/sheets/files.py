@@ -20,6 +20,9 @@ Formats (``--format``; ``auto`` picks one from the header):
     one JSON object per line with the same fields (``candidates`` and ``cards`` as objects).
 ``qr``
     one QR payload per line.
+``signed``
+    one signed sheet (``TP1|…``, :mod:`tallyproof.sheets.signed`) per line: a witness's copy of what a
+    machine printed. Its counts are read; its signature is checked by the official log, not here.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
 from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import COUNT_LIMIT, TallySheet, parse_count
+from tallyproof.sheets.signed import SignedSheet, looks_signed
 
 __all__ = [
     "FORMATS",
@@ -49,7 +53,7 @@ __all__ = [
     "write_jsonl",
 ]
 
-FORMATS = ("auto", "ve-resultados", "ve-presidential", "csv", "jsonl", "qr")
+FORMATS = ("auto", "ve-resultados", "ve-presidential", "csv", "jsonl", "qr", "signed")
 _EXTRA = ("null", "blank", "registered", "valid", "voters")
 
 # 2024_vzla_presidential.csv names candidates by surname.
@@ -113,6 +117,8 @@ def detect_format(text: str, *, where: str) -> str:
         return "jsonl"
     if looks_like_qr(first):
         return "qr"
+    if looks_signed(first):
+        return "signed"
     raise InputError(f"cannot tell the format from the first line {first[:60]!r}; pass --format", where=where)
 
 
@@ -124,6 +130,8 @@ def read_records(text: str, election: Election, fmt: str, *, where: str) -> Iter
         return _read_lines(text, lambda line: _from_json(line, election))
     if fmt == "qr":
         return _read_lines(text, lambda line: (from_qr(line, election), ()))
+    if fmt == "signed":
+        return _read_lines(text, lambda line: (SignedSheet.from_text(line, election).sheet, ()))
     readers: dict[str, Callable[[dict[str, str], Election], tuple[TallySheet, tuple[tuple[str, str], ...]]]] = {
         "ve-resultados": _from_resultados,
         "ve-presidential": _from_presidential,

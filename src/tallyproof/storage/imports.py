@@ -72,33 +72,52 @@ def import_file(
     progress: Progress | None = None,
 ) -> ImportSummary:
     """Import one file of copies (any format of :mod:`tallyproof.sheets.files`) in one transaction."""
-    data = _read_bytes(path)
+    return import_data(
+        store, _read_bytes(path), name=str(path), fmt=fmt, source=source, submitter=submitter, progress=progress
+    )
+
+
+def import_data(
+    store: Store,
+    data: bytes,
+    *,
+    name: str,
+    fmt: str = "auto",
+    source: Source = Source.IMPORT,
+    submitter: str | None = None,
+    kind: str = "sheets",
+    progress: Progress | None = None,
+) -> ImportSummary:
+    """Import copies received as ``data`` (``name`` says where from: a path, or a submission's file name).
+
+    ``kind="sheets"`` is a file imported once per source and format (importing it again changes nothing);
+    ``kind="submission"`` is one person's submission, kept every time it is received."""
     digest = hashlib.sha256(data).hexdigest()
     if fmt == "auto":
-        fmt = detect_format(data[:65536].decode("utf-8", "replace").lstrip("\ufeff"), where=str(path))
-    existing = store.find_batch(kind="sheets", sha256=digest, source=source, fmt=fmt)
+        fmt = detect_format(data[:65536].decode("utf-8", "replace").lstrip("\ufeff"), where=name)
+    existing = store.find_batch(kind=kind, sha256=digest, source=source, fmt=fmt) if kind == "sheets" else None
     if existing is not None:
-        summary = ImportSummary(str(path), fmt, existing["encoding"], batch_id=existing["id"], already=True)
+        summary = ImportSummary(name, fmt, existing["encoding"], batch_id=existing["id"], already=True)
         summary.accepted, summary.rejected = existing["n_accepted"], existing["n_rejected"]
         return summary
     election = store.election()
     with _gc_paused():
-        decoded = decode_file(data, election, fmt, where=str(path))
+        decoded = decode_file(data, election, fmt, where=name)
         _step(progress, 1)
         keep, rejects, warnings = _judge(decoded, data, election, store.registry_columns())
-        summary = ImportSummary(str(path), decoded.format, decoded.encoding, batch_id=0)
+        summary = ImportSummary(name, decoded.format, decoded.encoding, batch_id=0)
         _step(progress, 2)
         with store.write() as conn:
             first_sheet, summary.batch_id = store.next_ids(conn)
             batch_row = {
-                "kind": "sheets",
+                "kind": kind,
                 "source": source,
                 "submitter": submitter,
                 "format": decoded.format,
                 "encoding": decoded.encoding,
             }
             _insert_batch(
-                conn, summary.batch_id, path, data, digest, batch_row, accepted=int(keep.size), rejected=len(rejects)
+                conn, summary.batch_id, name, data, digest, batch_row, accepted=int(keep.size), rejected=len(rejects)
             )
             _overlap(conn, summary, decoded.batch, keep)
             _repeats(summary, decoded.batch, keep)
@@ -134,7 +153,7 @@ def _judge(
 def _insert_batch(
     conn: Connection,
     batch_id: int,
-    path: Path,
+    name: str,
     data: bytes,
     digest: str,
     row: dict[str, Any],
@@ -147,7 +166,7 @@ def _insert_batch(
         insert(s.batches).values(
             id=batch_id,
             received_at=now(),
-            filename=path.name,
+            filename=Path(name).name,
             sha256=digest,
             size=len(data),
             raw=data,
@@ -362,7 +381,7 @@ def import_registry(store: Store, path: Path) -> ImportSummary:
         _, batch_id = store.next_ids(conn)
         summary.batch_id = batch_id
         row = {"kind": "registry", "source": "registry", "submitter": None, "format": "registry", "encoding": encoding}
-        _insert_batch(conn, batch_id, path, data, digest, row, accepted=len(good), rejected=len(bad))
+        _insert_batch(conn, batch_id, str(path), data, digest, row, accepted=len(good), rejected=len(bad))
         listed = {t for (t,) in conn.execute(select(s.registry.c.table_id))} & good.keys()
         again = sorted(listed)
         for start in range(0, len(again), 500):

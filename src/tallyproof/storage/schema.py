@@ -29,6 +29,8 @@ from sqlalchemy import (
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "accounts",
+    "assignments",
     "batches",
     "bulletins",
     "checkpoints",
@@ -39,10 +41,12 @@ __all__ = [
     "machine_keys",
     "meta",
     "metadata",
+    "photos",
     "registry",
     "rejects",
     "sheets",
     "units",
+    "witness_metadata",
 ]
 
 metadata = MetaData()
@@ -53,7 +57,7 @@ batches = Table(
     "batches",
     metadata,
     Column("id", Integer, primary_key=True),
-    Column("kind", String(16), nullable=False),  # sheets | registry
+    Column("kind", String(16), nullable=False),  # sheets | registry | signed | submission | photo
     Column("source", String(16), nullable=False),
     Column("submitter", String(200)),
     Column("received_at", String(40), nullable=False),
@@ -65,8 +69,16 @@ batches = Table(
     Column("raw", LargeBinary, nullable=False),
     Column("n_accepted", Integer, nullable=False),
     Column("n_rejected", Integer, nullable=False),
-    # A file is imported once per source and format; transmissions (kind "signed") may repeat.
-    Index("uq_batches_file", "kind", "sha256", "source", "format", unique=True, sqlite_where=text("kind != 'signed'")),
+    # A file is imported once per source and format; transmissions and people's submissions may repeat.
+    Index(
+        "uq_batches_file",
+        "kind",
+        "sha256",
+        "source",
+        "format",
+        unique=True,
+        sqlite_where=text("kind NOT IN ('signed', 'submission', 'photo')"),
+    ),
 )
 
 sheets = Table(
@@ -196,7 +208,47 @@ def _v2(conn: Connection) -> None:
     ledger_metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2)
+# -- version 3: the independent side (submitters' accounts, their tables, photos) -----------------
+
+witness_metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    witness_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),  # witness | observer
+    Column("token_hash", String(64), nullable=False, unique=True),  # SHA-256 of the API token, hex
+    Column("created_at", String(40), nullable=False),
+    Column("discounted_at", String(40)),  # set: every submission of this account is set aside
+    Column("discount_reason", Text),
+)
+
+assignments = Table(
+    "assignments",
+    witness_metadata,
+    Column("account_id", Integer, ForeignKey("accounts.id"), primary_key=True),
+    Column("table_id", String(64), primary_key=True),
+)
+
+photos = Table(
+    "photos",
+    witness_metadata,
+    Column("batch_id", Integer, primary_key=True, autoincrement=False),  # the photo as received (batches.id)
+    Column("media_type", String(64), nullable=False),
+    Column("payload_batch_id", Integer),  # the payload that came with it, if any
+    Index("ix_photos_payload", "payload_batch_id"),
+)
+
+
+def _v3(conn: Connection) -> None:
+    witness_metadata.create_all(conn)
+    conn.execute(text("DROP INDEX IF EXISTS uq_batches_file"))
+    for index in batches.indexes:
+        index.create(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -195,11 +195,11 @@ class Store:
             batch_source = dict(conn.exec_driver_sql("SELECT id, source FROM batches").fetchall())
             cols = _from_aggregates(row, len(election.candidates), batch_source)
             if cards and len(cols.ids):
-                ordered = conn.exec_driver_sql(
-                    f"SELECT id, coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id",
+                aggregate = conn.exec_driver_sql(
+                    f"SELECT group_concat(id), group_concat(hex(coalesce(cards, zeroblob(?))), '') FROM sheets{where}",
                     (4 * len(election.cards), *params),
-                ).fetchall()
-                cols = _with_cards(cols, ordered, len(election.cards))
+                ).one()
+                cols = _with_cards(cols, aggregate, len(election.cards))
         return cols
 
     def registry_columns(self) -> Registry:
@@ -364,11 +364,12 @@ def _from_aggregates(row: Any, n_cand: int, batch_source: dict[int, str]) -> She
     return cols if np.array_equal(order, np.arange(n)) else cols.take(order)
 
 
-def _with_cards(cols: SheetColumns, rows: Sequence[Any], n_cards: int) -> SheetColumns:
-    ids, blobs = zip(*rows, strict=True)
-    if not np.array_equal(np.asarray(ids, dtype=np.int64), cols.ids):
+def _with_cards(cols: SheetColumns, aggregate: Any, n_cards: int) -> SheetColumns:
+    """``cols`` with the per-card counts read as one hex aggregate, in the same order as the columns."""
+    ids, hexed = aggregate
+    if not np.array_equal(_ints(ids, len(cols.ids)), cols.ids):
         raise StorageError("the store changed while it was being read; try again", where="sheets")
-    cards = np.frombuffer(b"".join(blobs), dtype="<i4").reshape(len(ids), n_cards)
+    cards = np.frombuffer(bytes.fromhex(hexed), dtype="<i4").reshape(len(cols.ids), n_cards)
     return SheetColumns(
         cols.ids,
         cols.tables,

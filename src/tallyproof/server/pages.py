@@ -1,0 +1,63 @@
+"""Plain HTML pages: no script, no CDN, readable on a phone (one column, large controls)."""
+
+from __future__ import annotations
+
+import html
+
+from tallyproof.storage.submissions import CopyCheck
+
+__all__ = ["STYLE", "check_page", "page"]
+
+STYLE = (
+    "body{font-family:sans-serif;max-width:50em;margin:1em auto;padding:0 1em;line-height:1.4}"
+    "pre{white-space:pre-wrap;word-break:break-all}td{padding:0 1em}"
+    "textarea,input,button{width:100%;font-size:1.1em;box-sizing:border-box;margin:.3em 0}"
+    "button{padding:.6em}.ok{color:#05632e}.bad{color:#a40000}"
+)
+
+
+def page(title: str, body: str) -> str:
+    return (
+        "<!doctype html><html lang=en><meta charset=utf-8>"
+        '<meta name=viewport content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{STYLE}</style><body>{body}</body></html>"
+    )
+
+
+def check_page(*, result: CopyCheck | None = None, error: str | None = None, payload: str = "") -> str:
+    """The "check my copy" form, with the answer to the last check above it."""
+    parts = ["<h1>Check my copy</h1>"]
+    if error:
+        parts.append(f"<p class=bad><strong>{html.escape(error)}</strong></p>")
+    if result is not None:
+        parts.append(_answer(result))
+    parts.append(
+        "<form method=post action=/check>"
+        "<label>Your API token<input name=token type=password autocomplete=current-password required></label>"
+        "<label>The QR payload of your sheet (scan it with any QR app and paste it here)"
+        f"<textarea name=payload rows=5 required>{html.escape(payload)}</textarea></label>"
+        "<button type=submit>Check</button></form>"
+        "<p>Your check is recorded as your submission of this copy.</p>"
+    )
+    return page("Check my copy", "".join(parts))
+
+
+def _answer(c: CopyCheck) -> str:
+    table = html.escape(c.table)
+    if c.status == "no-official":
+        return f"<p><strong>Table {table}: no official sheet is published yet.</strong> Your copy is recorded.</p>"
+    if c.status == "match":
+        head = f"<p class=ok><strong>Table {table}: your copy matches the published official sheet.</strong></p>"
+    else:
+        head = f"<p class=bad><strong>Table {table}: your copy differs from the published official sheet.</strong></p>"
+    rows = "".join(
+        f"<tr><td>{html.escape(f)}</td><td>{mine:,}</td><td>{theirs:,}</td></tr>" for f, mine, theirs in c.differences
+    )
+    diff = f"<table><tr><th>Where</th><th>Your copy</th><th>Official</th></tr>{rows}</table>" if rows else ""
+    proof = ""
+    if c.leaf is not None:
+        proof = f"<p>The official sheet is leaf {c.leaf:,} of the public log.</p>"
+    if c.checkpoint:
+        proof += f"<p>Inclusion proof:</p><pre>{html.escape(chr(10).join(c.proof))}</pre>"
+        proof += f"<p>Signed checkpoint:</p><pre>{html.escape(c.checkpoint)}</pre>"
+    return head + diff + proof + f"<p>Recorded as submission {c.submission}.</p>"
