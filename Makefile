@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO := demo
+SCENARIO ?= announced
 
 .PHONY: demo test check bench docs clean
 
@@ -14,13 +15,14 @@ $(BIN)/tallyproof: pyproject.toml
 
 demo: $(BIN)/tallyproof
 	rm -rf $(DEMO) && mkdir -p $(DEMO)
-	$(BIN)/tallyproof simulate --tables 30026 --seed 2024 --signed --output $(DEMO)
+	$(BIN)/tallyproof simulate --tables 30026 --seed 2024 --signed --scenario $(SCENARIO) --output $(DEMO)
 	$(BIN)/tallyproof init --election ve2024 --db $(DEMO)/tallyproof.db
 	$(BIN)/tallyproof registry import $(DEMO)/registry.csv --db $(DEMO)/tallyproof.db
 	$(BIN)/tallyproof import $(DEMO)/sheets.csv --db $(DEMO)/tallyproof.db
 	$(BIN)/tallyproof tabulate --db $(DEMO)/tallyproof.db
 	$(BIN)/tallyproof tabulate --by state --db $(DEMO)/tallyproof.db
 	scripts/demo_official.sh $(BIN) $(DEMO)
+	scripts/demo_independent.sh $(BIN) $(DEMO)
 
 test: $(BIN)/tallyproof
 	$(BIN)/pytest -q

@@ -46,6 +46,7 @@ COMMANDS = [
     ["accounts", "discount"],
     ["submit"],
     ["check-copy"],
+    ["report"],
 ]
 
 

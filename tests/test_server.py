@@ -227,3 +227,19 @@ def test_witnesses_submit_and_check_their_copies(server: Server) -> None:
         assert answer.status_code == 200 and "matches the published official sheet" in answer.text
         wrong = client.post("/check", content=urlencode({"token": "x", "payload": signed}))
         assert wrong.status_code == 401 and "unknown API token" in wrong.text
+
+
+def test_transmit_sends_again_when_no_answer_comes() -> None:
+    """A dropped connection is retried (sending twice is harmless); an answer never coming is 'failed'."""
+    tries: dict[str, int] = {}
+
+    def flaky(request: httpx.Request) -> httpx.Response:
+        body = request.content.decode()
+        tries[body] = tries.get(body, 0) + 1
+        if body == "never" or tries[body] == 1:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response", request=request)
+        return httpx.Response(201, json={"status": "logged"})
+
+    counts = transmit("http://test", ["a", "b", "never"], parallel=2, transport=httpx.MockTransport(flaky))
+    assert counts == {"logged": 2, "duplicate": 0, "rejected": 0, "failed": 1}
+    assert tries == {"a": 2, "b": 2, "never": 3}

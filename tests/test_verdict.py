@@ -111,7 +111,7 @@ def test_the_2024_bulletin_is_not_achievable_on_the_copies(tmp_path: Path, ve202
     assert not f.achievable and not a.achievable and f.copies_to_overturn == 188
     # at 80% of tables counted, no 24,021 tables give González as few as the 4,445,978 announced
     assert a.tables_counted == 24_021 and a.impossible == [1] and a.ranges[1].low == 4_641_687
-    assert a.derived is None
+    assert a.derived == "none-published"
     said = dict(findings(a))
     assert said["verdict"].startswith("NOT ACHIEVABLE: Nicolás Maduro cannot finish first")
     assert "267,776" in said["winner"] and "188" in said["relaxed"]
@@ -142,7 +142,7 @@ def test_an_honest_announcement_is_derived_and_achievable(
         load_announcement(announcement(tmp_path, text), ve2024),
         sources=["witness"],
     )
-    assert a.achievable and a.impossible == [] and a.derived is (True if official else None)
+    assert a.achievable and a.impossible == [] and a.derived == ("equal" if official else "none-published")
     # ve2024 declares 30,026 tables; the 10 with copies hold 1,000 of the 1,200 voters; EG leads by 50
     assert (a.tables, a.final.margin, a.final.missing_voters) == (30_026, -50, 200)
 
@@ -159,7 +159,7 @@ def test_an_announcement_not_from_the_sheets_is_named(
         load_announcement(announcement(tmp_path, text), ve2024),
         sources=["witness"],
     )
-    assert a.derived is False
+    assert a.derived == "differs"
     assert "NOT the sum of the 8 published official sheets" in dict(findings(a))["derived"]
     assert "Nicolás Maduro +60" in dict(findings(a))["derived"]
 
@@ -177,3 +177,34 @@ def test_feasibility_from_the_command_line(make_store: Callable[..., Store], ve2
     assert "NOT ACHIEVABLE" in text_run.output and "Reproduce: tallyproof feasibility" in text_run.output
     bad = CliRunner().invoke(app, ["feasibility", str(path), "--db", db, "--source", "nobody"])
     assert bad.exit_code == 2 and "unknown source" in bad.output
+
+
+@pytest.mark.parametrize(("nm", "eg", "status"), [(255, 285, "consistent"), (400, 100, "impossible")])
+def test_a_partial_announcement_against_the_published_sheets(
+    make_store: Callable[..., Store], ve2024: Election, tmp_path: Path, nm: int, eg: int, status: str
+) -> None:
+    """Six of the eight published sheets, four of 40/50 and four of 45/45: three of each kind give NM 255
+    and EG 285; NM 400 fits no six (they give NM 250 to 260)."""
+    store = _store_with(make_store, ve2024, tmp_path, True)
+    text = f"[announcement]\ndate = 2024-07-29\ntables_counted = 6\n[announcement.candidates]\nNM = {nm}\nEG = {eg}\n"
+    a = assess(
+        store.election(),
+        store.columns(),
+        store.registry_columns(),
+        load_announcement(announcement(tmp_path, text), ve2024),
+        sources=["witness"],
+    )
+    assert a.derived == status
+    said = dict(findings(a))["derived"]
+    assert (
+        ("could be the sum of 6 of the 8" in said)
+        if status == "consistent"
+        else ("NOT derived" in said and "any 6 sheets give 250 to 260" in said)
+    )
+
+
+def test_the_tables_of_the_election_come_from_the_announcement_when_it_says(tmp_path: Path, ve2024: Election) -> None:
+    text = "[announcement]\ndate = 2024-07-29\ntables_counted = 2400\nshare_counted = 0.8\n[announcement.candidates]\nNM = 1\n"
+    assert load_announcement(announcement(tmp_path, text), ve2024).tables_total == 3000
+    text = text.replace("tables_counted = 2400", "tables = 5000")
+    assert load_announcement(announcement(tmp_path, text), ve2024).tables_total == 5000

@@ -6,6 +6,8 @@
     date = 2024-07-29              # a date, or a date and time
     source = "CNE, first bulletin" # optional: who announced it, where
     share_counted = 0.8            # share of tables counted when announced (or tables_counted = 24021)
+    tables = 30026                 # optional: tables in the election (else: tables_counted / share_counted,
+                                   # else the election definition's declared total, else the registry)
     votes = 10058774               # optional: valid votes announced (checked against the candidates)
     null = 0                       # optional: null votes
     voters = 10058774              # optional: votes cast
@@ -40,7 +42,18 @@ __all__ = ["OTHERS", "Announcement", "load_announcement"]
 OTHERS = "others"
 """The candidates key for every candidate the announcement does not list, together."""
 
-_KEYS = {"date", "source", "share_counted", "tables_counted", "votes", "null", "voters", "turnout", "registered"}
+_KEYS = {
+    "date",
+    "source",
+    "tables",
+    "share_counted",
+    "tables_counted",
+    "votes",
+    "null",
+    "voters",
+    "turnout",
+    "registered",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +63,7 @@ class Announcement:
     """Votes per candidate id, in the election's order; :data:`OTHERS` last if given."""
     share_counted: float | None = None
     tables_counted: int | None = None
+    tables_in_election: int | None = None
     votes: int | None = None
     null: int | None = None
     voters: int | None = None
@@ -63,6 +77,15 @@ class Announcement:
     def valid(self) -> int:
         """Valid votes announced: the candidates' votes added up."""
         return sum(self.candidates.values())
+
+    @property
+    def tables_total(self) -> int | None:
+        """Tables in the election, as the announcement gives them (or implies, by both counts)."""
+        if self.tables_in_election is not None:
+            return self.tables_in_election
+        if self.tables_counted is not None and self.share_counted is not None:
+            return math.floor(self.tables_counted / self.share_counted + 0.5)
+        return None
 
     def tables(self, total: int) -> int:
         """Tables counted when announced, out of ``total``."""
@@ -95,6 +118,7 @@ def load_announcement(path: Path, election: Election) -> Announcement:
         candidates=_candidates(tomlfile.get(head, "candidates", dict, w, error=InputError), election, w),
         share_counted=_share(head, "share_counted", w),
         tables_counted=_count(head, "tables_counted", w),
+        tables_in_election=_count(head, "tables", w),
         votes=_count(head, "votes", w),
         null=_count(head, "null", w),
         voters=_count(head, "voters", w),

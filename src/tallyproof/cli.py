@@ -30,6 +30,7 @@ from tallyproof.cli_independent import (
     check_copy_command,
     feasibility_command,
     reconcile_command,
+    report_command,
     submit_command,
 )
 from tallyproof.cli_official import (
@@ -52,6 +53,7 @@ from tallyproof.sheets.sheet import Source
 from tallyproof.storage.export import EXPORT_FORMATS, export_copies
 from tallyproof.storage.imports import derive_registry, import_file, import_registry
 from tallyproof.storage.store import Store
+from tallyproof.storage.submissions import counted_columns
 from tallyproof.tabulate import tabulate as run_tabulate
 
 
@@ -85,6 +87,7 @@ app.command("feasibility")(feasibility_command)
 app.command("reconcile")(reconcile_command)
 app.command("submit")(submit_command)
 app.command("check-copy")(check_copy_command)
+app.command("report")(report_command)
 app.add_typer(accounts_app, name="accounts")
 
 
@@ -206,7 +209,7 @@ def tabulate(
     election = store.election()
     preference, conditions = parse_preference(source), [_condition(w) for w in where or []]
     with err.status("Tabulating"):
-        columns, registry = store.columns(preference, cards=cards), store.registry_columns()
+        columns, registry = counted_columns(store, preference, cards=cards), store.registry_columns()
         tab = run_tabulate(
             election,
             columns,
@@ -261,7 +264,7 @@ def compare(
     """Tables with several copies: how many agree, and the ones that differ, worst first."""
     store = Store.sqlite(db)
     with err.status("Comparing copies"):
-        result = compare_copies(store.columns([s.value for s in source] if source else None))
+        result = compare_copies(counted_columns(store, [s.value for s in source] if source else None))
     out.print(
         f"{result.tables_with_copies:,} tables have copies; {result.tables_with_several:,} have more than one: {result.identical:,} agree, {len(result.differing):,} differ."
     )

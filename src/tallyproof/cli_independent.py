@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shlex
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.announcement import load_announcement
+from tallyproof.alarms import alarms
+from tallyproof.announcement import Announcement, load_announcement
 from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
+from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
+from tallyproof.sheets.copies import compare_copies
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, check_copy, counted_columns
+from tallyproof.tabulate import tabulate as run_tabulate
 from tallyproof.verdict import Assessment, assess, findings
 
 WITNESS_SOURCES = "witness,observer,import,official"
@@ -286,3 +292,80 @@ def copy_check_lines(c: CopyCheck) -> list[str]:
         lines.append("Against the signed checkpoint:\n" + c.checkpoint.rstrip("\n"))
     lines.append(f"Recorded as submission {c.submission}.")
     return lines
+
+
+def report_command(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Path without extension: writes .html, .md and .json.")
+    ] = Path("report"),
+    announcement: Annotated[Path | None, typer.Option(help="The announcement to check (TOML), if any.")] = None,
+    copies: Annotated[
+        str, typer.Option(help="Sources of the copies, in order of preference.")
+    ] = "witness,observer,import",
+    consensus: ConsensusOption = 1,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Write the verification report: one offline HTML file with charts, plus Markdown and JSON."""
+    store = Store.sqlite(db)
+    election = store.election()
+    sources = preference(copies)
+    found = load_announcement(announcement, election) if announcement else None
+    with err.status("Checking"):
+        inp = report_input(store, found, sources, consensus, _commands(db, announcement, copies, consensus))
+        data = report_data(inp)
+    paths = {ext: output.with_name(output.name + ext) for ext in (".html", ".md", ".json")}
+    try:
+        paths[".html"].write_text(to_html(data), encoding="utf-8")
+        paths[".md"].write_text(to_markdown(data), encoding="utf-8")
+        paths[".json"].write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or output)) from exc
+    if inp.assessment is not None:
+        said = dict(findings(inp.assessment))
+        out.print(Text(said["verdict"], style="bold"))
+        out.print(Text(said["derived"]))
+    for alarm in inp.alarms:
+        out.print(Text(f"{alarm.severity.upper()}: {alarm.title}. {alarm.detail}"))
+    out.print(Text(f"{len(inp.alarms)} alarm(s). Report: " + ", ".join(str(p) for p in paths.values())))
+
+
+def report_input(
+    store: Store, announcement: Announcement | None, sources: list[str], consensus: int, commands: dict[str, str]
+) -> ReportInput:
+    """Everything the report shows, computed from the store."""
+    election, registry = store.election(), store.registry_columns()
+    cols = counted_columns(store, consensus=consensus, cards=True)
+    people = cols.take(np.flatnonzero(np.isin(cols.sources.astype(str), sources)))
+    coverage = run_tabulate(
+        election, cols, registry, level=election.geography.levels[0], preference=sources, names=store.unit_names()
+    )
+    assessment = assess(election, cols, registry, announcement, sources=sources) if announcement else None
+    return ReportInput(
+        election,
+        coverage,
+        reconcile(cols, copies=sources),
+        assessment,
+        compare_copies(people).differing,
+        store.rejects(),
+        alarms(election, cols, registry, announcement, copies=sources),
+        commands,
+        dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+    )
+
+
+def _commands(db: Path, announcement: Path | None, copies: str, consensus: int) -> dict[str, str]:
+    common = ["--db", str(db)]
+    out = {
+        "coverage": reproduce(["tabulate", "--by", "state", "--source", copies, *common]),
+        "reconciliation": reproduce(["reconcile", "--copies", copies, "--consensus", str(consensus), *common]),
+        "conflicts": reproduce(["compare", *common]),
+        "rejects": reproduce(["rejects", *common]),
+        "alarms": reproduce(
+            ["report", "--copies", copies, *common, *(["--announcement", str(announcement)] if announcement else [])]
+        ),
+    }
+    if announcement:
+        out["feasibility"] = reproduce(
+            ["feasibility", str(announcement), "--source", copies, "--consensus", str(consensus), *common]
+        )
+    return out

@@ -54,6 +54,9 @@ class Assessment:
     official: tuple[int, ...] | None
     """Per group, the sum of the published official sheets, if any were published (a)."""
     official_tables: int
+    official_ranges: tuple[Range, ...] | None
+    """Per group, the votes any ``tables_counted`` of the published official sheets could give (when the
+    announcement counts fewer tables than were published, it does not say which)."""
     authenticated: int
     """Copies that are signed sheets from the official log."""
 
@@ -64,11 +67,17 @@ class Assessment:
         return [i for i, (a, r) in enumerate(zip(announced, self.ranges, strict=True)) if a not in r]
 
     @property
-    def derived(self) -> bool | None:
-        """The announcement equals the sum of the published official sheets (``None``: none published)."""
+    def derived(self) -> str:
+        """(a): ``none-published``; ``equal`` (to the sum of every published sheet); ``consistent`` (some
+        ``tables_counted`` of them could add up to it); ``differs`` (it counts every sheet but does not equal
+        their sum); or ``impossible`` (no ``tables_counted`` published sheets give those counts)."""
         if self.official is None:
-            return None
-        return list(self.official) == list(self.announcement.candidates.values())
+            return "none-published"
+        announced = list(self.announcement.candidates.values())
+        if self.official_ranges is None:
+            return "equal" if list(self.official) == announced else "differs"
+        inside = all(a in r for a, r in zip(announced, self.official_ranges, strict=True))
+        return "consistent" if inside else "impossible"
 
     @property
     def achievable(self) -> bool:
@@ -90,6 +99,7 @@ class Assessment:
             "ranges": {g: [r.low, r.high] for g, r in zip(self.groups, self.ranges, strict=True)},
             "impossible": [self.groups[i] for i in self.impossible],
             "derived_from_official": self.derived,
+            "names": dict(zip(self.groups, self.names, strict=True)),
             "official_total": None if self.official is None else dict(zip(self.groups, self.official, strict=True)),
             "official_tables": self.official_tables,
             "winner": self.groups[f.winner],
@@ -122,7 +132,13 @@ def assess(
     tables, registered, basis = _totals(election, registry, announcement, cols, usable)
     ev = _evidence(cols, usable, columns, registry, tables, registered)
     counted = announcement.tables(tables)
-    official, official_tables = _official(cols, columns)
+    official, official_tables, official_votes = _official(cols, columns)
+    official_ranges = None
+    if official_votes is not None and counted < official_tables:
+        sheets = Evidence(
+            official_votes, np.zeros(official_tables, np.int64), official_votes.sum(axis=1), np.zeros(0, np.int64), 0
+        )
+        official_ranges = tuple(vote_ranges(sheets, counted))
     authenticated = int(np.count_nonzero(_is(cols.sources[usable], "official")))
     names = tuple("others" if g == OTHERS else election.candidates[election.candidate_index(g)].name for g in groups)
     return Assessment(
@@ -141,6 +157,7 @@ def assess(
         outcome(ev, groups.index(announcement.winner())),
         official,
         official_tables,
+        official_ranges,
         authenticated,
     )
 
@@ -170,7 +187,12 @@ def _totals(
     """Tables and registered voters of the whole election, and where the figure comes from."""
     declared = election.declared
     complete = registry.tables.size > 0 and bool(np.all(registry.registered >= 0))
-    tables = (declared.tables if declared and declared.tables else None) or int(registry.tables.size) or usable.size
+    tables = (
+        announcement.tables_total
+        or (declared.tables if declared and declared.tables else None)
+        or int(registry.tables.size)
+        or usable.size
+    )
     if announcement.registered is not None:
         return tables, announcement.registered, f"the announcement's {announcement.registered:,} registered voters"
     if declared is not None and declared.registered:
@@ -206,12 +228,14 @@ def _lookup(reg: Registry, tables: np.ndarray) -> np.ndarray:
     return np.where(reg.tables[pos] == tables, reg.registered[pos], -1)
 
 
-def _official(cols: SheetColumns, columns: list[list[int]]) -> tuple[tuple[int, ...] | None, int]:
-    """Per group, the sum of the official sheets (the first of a table that has several)."""
+def _official(cols: SheetColumns, columns: list[list[int]]) -> tuple[tuple[int, ...] | None, int, np.ndarray | None]:
+    """Per group, the sum of the official sheets (the newest of a table that has several), their number,
+    and each sheet's votes per group."""
     chosen, _ = choose_copies(cols, ["official"])
     if chosen.size == 0:
-        return None, 0
-    return tuple(int(x) for x in _grouped(cols.candidates[chosen], columns).sum(axis=0)), int(chosen.size)
+        return None, 0, None
+    votes = _grouped(cols.candidates[chosen], columns)
+    return tuple(int(x) for x in votes.sum(axis=0)), int(chosen.size), votes
 
 
 def _pct(x: float) -> str:
@@ -269,19 +293,31 @@ def findings(a: Assessment) -> list[tuple[str, str]]:
 
 
 def _derived(a: Assessment) -> str:
-    if a.official is None:
+    n, k = a.official_tables, a.tables_counted
+    status = a.derived
+    if status == "none-published":
         return "No official sheet is published: the announcement cannot be traced to any table."
-    if a.derived:
-        return f"The announcement equals the sum of the {a.official_tables:,} published official sheets."
+    if status == "equal":
+        return f"The announcement equals the sum of the {n:,} published official sheets."
+    if status == "consistent":
+        return (
+            f"The announcement could be the sum of {k:,} of the {n:,} published official sheets (it does not say "
+            "which; publishing the list would make it checkable)."
+        )
+    if status == "impossible":
+        announced = list(a.announcement.candidates.values())
+        bad = [
+            f"{name}'s {v:,} (any {k:,} sheets give {r.low:,} to {r.high:,})"
+            for name, v, r in zip(a.names, announced, a.official_ranges or (), strict=True)
+            if v not in r
+        ]
+        return f"The announcement is NOT derived from the published sheets: {'; '.join(bad)}."
     diffs = [
-        f"{n} {ann - off:+,}"
-        for n, ann, off in zip(a.names, a.announcement.candidates.values(), a.official, strict=True)
+        f"{name} {ann - off:+,}"
+        for name, ann, off in zip(a.names, a.announcement.candidates.values(), a.official or (), strict=True)
         if ann != off
     ]
-    return (
-        f"The announcement is NOT the sum of the {a.official_tables:,} published official sheets "
-        f"(announced minus sheets: {', '.join(diffs)})."
-    )
+    return f"The announcement is NOT the sum of the {n:,} published official sheets (announced minus sheets: {', '.join(diffs)})."
 
 
 def _verdict(a: Assessment) -> str:

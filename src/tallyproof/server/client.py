@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -48,21 +49,37 @@ def mirror(url: str, folder: Path, *, timeout: float = 60.0) -> dict[str, Path]:
     )
 
 
-def transmit(url: str, payloads: list[str], *, parallel: int = 32, timeout: float = 30.0) -> dict[str, int]:
+def transmit(
+    url: str,
+    payloads: list[str],
+    *,
+    parallel: int = 32,
+    timeout: float = 30.0,
+    attempts: int = 3,
+    transport: httpx.BaseTransport | None = None,
+) -> dict[str, int]:
     """Send signed sheets to a server as machines would (``parallel`` at a time); count the answers.
 
-    Returns how many were ``logged``, ``duplicate`` (already in the log), ``rejected`` (422, with the
-    server's reason kept there) and ``failed`` (no answer: to be sent again)."""
+    A sheet whose transmission gets no answer (the connection dropped, a timeout) is sent again, up to
+    ``attempts`` times in all, as a machine would: sending a sheet twice is harmless (the second is
+    answered as a duplicate of the first). Returns how many were ``logged``, ``duplicate`` (already in
+    the log), ``rejected`` (422, with the server's reason kept there) and ``failed`` (no answer)."""
     counts = {"logged": 0, "duplicate": 0, "rejected": 0, "failed": 0}
     limits = httpx.Limits(max_connections=parallel, max_keepalive_connections=parallel)
-    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, limits=limits) as client:
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout, limits=limits, transport=transport) as client:
+
+        def post(payload: str) -> httpx.Response | None:
+            for attempt in range(attempts):
+                try:
+                    body = payload.encode("ascii", "replace")
+                    return client.post("/v1/sheets", content=body, headers={"Content-Type": "text/plain"})
+                except httpx.TransportError:
+                    time.sleep(0.1 * 2**attempt)
+            return None
 
         def send(payload: str) -> str:
-            try:
-                answer = client.post(
-                    "/v1/sheets", content=payload.encode("ascii", "replace"), headers={"Content-Type": "text/plain"}
-                )
-            except httpx.HTTPError:
+            answer = post(payload)
+            if answer is None:
                 return "failed"
             if answer.status_code == 422:
                 return "rejected"

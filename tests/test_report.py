@@ -1,0 +1,78 @@
+"""The verification report: the same numbers in JSON, Markdown and one offline HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tallyproof.cli import app
+
+SECTIONS = (
+    "Alarms",
+    "Coverage",
+    "Is the announcement achievable?",
+    "Official sheets against copies",
+    "Conflicting copies",
+    "Refused submissions",
+)
+
+
+@pytest.fixture(scope="module")
+def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 1,500-table election played with the 'altered' scenario, imported and reported."""
+    folder = tmp_path_factory.mktemp("report")
+    db, run = str(folder / "o.db"), CliRunner()
+    for args in (
+        ["simulate", "--tables", "1500", "--seed", "7", "--scenario", "altered", "-o", str(folder)],
+        ["init", "--election", "ve2024", "--db", db],
+        ["registry", "import", str(folder / "registry.csv"), "--db", db],
+        ["import", str(folder / "official.csv"), "--source", "official", "--db", db],
+        ["import", str(folder / "witness.csv"), "--source", "witness", "--db", db],
+    ):
+        assert run.invoke(app, args).exit_code == 0, args
+    result = run.invoke(
+        app, ["report", "--announcement", str(folder / "announcement.toml"), "-o", str(folder / "r"), "--db", db]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Official sheets differ from the copies" in result.output
+    return folder
+
+
+def test_the_json_has_every_section_and_the_truth(reported: Path) -> None:
+    data = json.loads((reported / "r.json").read_text())
+    truth = json.loads((reported / "truth.json").read_text())
+    witnessed = set(truth["affected"]) & set(_witnessed(reported))
+    assert data["reconciliation"]["counts"]["mismatch"] == len(witnessed) > 0
+    assert {d["table"] for d in data["reconciliation"]["discrepancies"]} <= witnessed
+    assert data["feasibility"]["derived_from_official"] == "consistent"
+    assert data["coverage"]["tables_known"] == 1500 and len(data["coverage"]["units"]) == 24
+    assert [a["code"] for a in data["alarms"]] == ["altered-sheets"]
+    assert set(data["reproduce"]) >= {"coverage", "feasibility", "reconciliation", "conflicts", "rejects"}
+
+
+def _witnessed(folder: Path) -> list[str]:
+    lines = (folder / "witness.csv").read_text().splitlines()[1:]
+    return [line.split(",", 1)[0] for line in lines]
+
+
+def test_markdown_and_html_say_the_same_offline(reported: Path) -> None:
+    md, page = (reported / "r.md").read_text(), (reported / "r.html").read_text()
+    for section in SECTIONS:
+        assert f"## {section}" in md and f"<h2>{section}</h2>" in page
+    data = json.loads((reported / "r.json").read_text())
+    mismatches = f"{data['reconciliation']['counts']['mismatch']:,} mismatch"
+    assert mismatches in md and mismatches in page
+    assert page.count("<svg") == 3  # coverage map, copies vs announced, discrepancy histogram
+    assert "<script" not in page and not re.search(r"(src|href)=\"?https?:", page)
+    assert "Reproduce: <code>tallyproof reconcile" in page
+
+
+def test_a_report_without_an_announcement(reported: Path) -> None:
+    result = CliRunner().invoke(app, ["report", "-o", str(reported / "bare"), "--db", str(reported / "o.db")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((reported / "bare.json").read_text())
+    assert data["feasibility"] is None and "No announcement was given" in (reported / "bare.md").read_text()
