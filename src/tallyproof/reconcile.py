@@ -87,11 +87,11 @@ def reconcile(
 ) -> Reconciliation:
     """Compare every copy of ``copies`` with its table's ``official`` sheet (see the module docstring)."""
     chosen, _ = choose_copies(cols, [official])
-    copy_rows = np.flatnonzero(np.isin(_text(cols.sources), list(copies)))
-    tables = np.unique(np.concatenate([cols.tables[chosen], cols.tables[copy_rows]]))
+    copy_rows = np.flatnonzero(np.isin(cols.sources, _like(cols.sources, copies)))
+    tables, unit = np.unique(_keys(cols.tables[np.concatenate([chosen, copy_rows])]), return_inverse=True)
     off_at = np.full(tables.size, -1, np.int64)
-    off_at[np.searchsorted(tables, cols.tables[chosen])] = chosen
-    where = np.searchsorted(tables, cols.tables[copy_rows])
+    off_at[unit[: chosen.size]] = chosen
+    where = unit[chosen.size :]
     n_copies = np.bincount(where, minlength=tables.size)
     paired = copy_rows[off_at[where] >= 0]
     against = off_at[where][off_at[where] >= 0]
@@ -103,9 +103,9 @@ def reconcile(
         both = cols.has_cards[paired] & cols.has_cards[against]
         differs |= both & np.any(cols.cards[paired] != cols.cards[against], axis=1)
     status = np.where(off_at < 0, OFFICIAL_MISSING, np.where(n_copies == 0, NO_COPY, MATCH))
-    status[np.searchsorted(tables, cols.tables[paired[differs]])] = MISMATCH
+    status[where[off_at[where] >= 0][differs]] = MISMATCH
     found = _discrepancies(cols, paired[differs], against[differs], diff[differs], null_diff[differs])
-    return Reconciliation(tables, status, n_copies, found, official, tuple(copies))
+    return Reconciliation(tables.astype(str), status, n_copies, found, official, tuple(copies))
 
 
 def _discrepancies(
@@ -142,6 +142,19 @@ def _discrepancies(
 
 def _text(sources: np.ndarray) -> np.ndarray:
     return sources.astype(str) if sources.dtype.kind == "S" else sources
+
+
+def _like(column: np.ndarray, values: Sequence[str]) -> list[str] | list[bytes]:
+    """``values`` in the column's kind of string (``S`` columns hold ASCII bytes)."""
+    return [v.encode() for v in values] if column.dtype.kind == "S" else list(values)
+
+
+def _keys(tables: np.ndarray) -> np.ndarray:
+    """Table ids as bytes when they are ASCII (sorting bytes is about twice as fast as sorting str)."""
+    try:
+        return tables.astype("S") if tables.dtype.kind == "U" else tables
+    except UnicodeEncodeError:
+        return tables
 
 
 def sheet_differences(copy: TallySheet, official: TallySheet, election: Election) -> list[tuple[str, int, int]]:

@@ -195,11 +195,7 @@ class Store:
             batch_source = dict(conn.exec_driver_sql("SELECT id, source FROM batches").fetchall())
             cols = _from_aggregates(row, len(election.candidates), batch_source)
             if cards and len(cols.ids):
-                aggregate = conn.exec_driver_sql(
-                    f"SELECT group_concat(id), group_concat(hex(coalesce(cards, zeroblob(?))), '') FROM sheets{where}",
-                    (4 * len(election.cards), *params),
-                ).one()
-                cols = _with_cards(cols, aggregate, len(election.cards))
+                cols = _with_cards(cols, _card_blobs(conn, where, params, len(election.cards)), len(election.cards))
         return cols
 
     def registry_columns(self) -> Registry:
@@ -364,12 +360,27 @@ def _from_aggregates(row: Any, n_cand: int, batch_source: dict[int, str]) -> She
     return cols if np.array_equal(order, np.arange(n)) else cols.take(order)
 
 
-def _with_cards(cols: SheetColumns, aggregate: Any, n_cards: int) -> SheetColumns:
-    """``cols`` with the per-card counts read as one hex aggregate, in the same order as the columns."""
-    ids, hexed = aggregate
-    if not np.array_equal(_ints(ids, len(cols.ids)), cols.ids):
+def _card_blobs(conn: Connection, where: str, params: tuple[str, ...], n_cards: int) -> tuple[str | None, bytes]:
+    """The ids (one aggregate) and the per-card blobs of the copies, in id order, the blobs fetched in
+    chunks straight from the driver (no hex text of hundreds of megabytes, no Python object per copy kept)."""
+    ids = conn.exec_driver_sql(
+        f"SELECT group_concat(id) FROM (SELECT id FROM sheets{where} ORDER BY id)", params
+    ).scalar()
+    cursor = conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+        f"SELECT coalesce(cards, zeroblob(?)) FROM sheets{where} ORDER BY id", (4 * n_cards, *params)
+    )
+    out = bytearray()
+    while part := cursor.fetchmany(65_536):
+        out += b"".join(row[0] for row in part)
+    return ids, bytes(out)
+
+
+def _with_cards(cols: SheetColumns, read: tuple[str | None, bytes], n_cards: int) -> SheetColumns:
+    """``cols`` with the per-card counts, read in the same order as the columns."""
+    ids, blobs = read
+    if not np.array_equal(_ints(ids, len(cols.ids)), cols.ids) or len(blobs) != 4 * n_cards * len(cols.ids):
         raise StorageError("the store changed while it was being read; try again", where="sheets")
-    cards = np.frombuffer(bytes.fromhex(hexed), dtype="<i4").reshape(len(cols.ids), n_cards)
+    cards = np.frombuffer(blobs, dtype="<i4").reshape(len(cols.ids), n_cards)
     return SheetColumns(
         cols.ids,
         cols.tables,
