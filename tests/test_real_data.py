@@ -228,3 +228,27 @@ def test_the_first_bulletin_is_not_achievable_from_the_full_v1_file(tmp_path: Pa
     data = json.loads(result.output)
     assert (data["margin_in_copies"], data["missing_voters"], data["shortfall"]) == (3_915_001, 3_647_225, 267_776)
     assert data["winner_achievable"] is False and data["impossible"] == ["EG"]
+
+
+def test_the_report_on_the_real_copies_concludes_not_achievable(tmp_path: Path) -> None:
+    """`tallyproof report` on V1's copies and the first bulletin: the verdict and its numbers."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from tallyproof.cli import app
+
+    db, run = str(tmp_path / "ve.db"), CliRunner()
+    for args in (
+        ["init", "--election", "ve2024", "--db", db],
+        ["import", str(V1), "--source", "witness", "--db", db],
+        ["registry", "derive", "--db", db],
+    ):
+        assert run.invoke(app, args).exit_code == 0
+    bulletin = Path(__file__).parent.parent / "examples" / "ve2024-first-bulletin.toml"
+    result = run.invoke(app, ["report", "--announcement", str(bulletin), "-o", str(tmp_path / "r"), "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "NOT ACHIEVABLE: Nicolás Maduro cannot finish first" in result.output
+    data = json.loads((tmp_path / "r.json").read_text())
+    assert data["feasibility"]["shortfall"] == 267_776 and data["coverage"]["tables_with_copies"] == 24_532
+    assert "267,776" in (tmp_path / "r.md").read_text() and "267,776" in (tmp_path / "r.html").read_text()
