@@ -47,6 +47,7 @@ COMMANDS = [
     ["submit"],
     ["check-copy"],
     ["report"],
+    ["read"],
 ]
 
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Annotated, TextIO
@@ -13,13 +11,8 @@ from typing import Annotated, TextIO
 import typer
 from rich.markup import escape
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +22,7 @@ from tallyproof.cli_independent import (
     accounts_app,
     check_copy_command,
     feasibility_command,
+    read_command,
     reconcile_command,
     report_command,
     submit_command,
@@ -42,7 +36,7 @@ from tallyproof.cli_official import (
     transmit_command,
     verify_log_command,
 )
-from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out
+from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out, progress
 from tallyproof.console import preference as parse_preference
 from tallyproof.election import builtin_elections, load_election
 from tallyproof.errors import InputError, TallyproofError, UnknownError
@@ -88,14 +82,8 @@ app.command("reconcile")(reconcile_command)
 app.command("submit")(submit_command)
 app.command("check-copy")(check_copy_command)
 app.command("report")(report_command)
+app.command("read")(read_command)
 app.add_typer(accounts_app, name="accounts")
-
-
-@contextmanager
-def progress(label: str) -> Iterator[Progress]:
-    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        yield bar
 
 
 def _open_for_writing(path: Path) -> TextIO:

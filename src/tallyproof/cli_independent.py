@@ -16,9 +16,10 @@ from rich.text import Text
 
 from tallyproof.alarms import alarms
 from tallyproof.announcement import Announcement, load_announcement
-from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference
-from tallyproof.election import Election
+from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference, progress
+from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
+from tallyproof.photos.read import PhotoRead, read_photo
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
 from tallyproof.sheets.copies import compare_copies
@@ -369,3 +370,58 @@ def _commands(db: Path, announcement: Path | None, copies: str, consensus: int) 
             ["feasibility", str(announcement), "--source", copies, "--consensus", str(consensus), *common]
         )
     return out
+
+
+def read_command(
+    photos: Annotated[list[Path], typer.Argument(help="Photos of actas (JPEG, PNG, TIFF).")],
+    election: Annotated[str, typer.Option(help="Election definition: a built-in name or a TOML file.")] = "ve2024",
+    table: Annotated[str | None, typer.Option(help="The table the photos are expected to be of, if known.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+) -> None:
+    """Read the QR code of acta photos through a cascade of repairs; what cannot be read goes to review."""
+    if fmt not in ("text", "json"):
+        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
+    definition = load_election(election)
+    results = []
+    with progress("Reading photos") as bar:
+        task = bar.add_task("read", total=len(photos))
+        for path in photos:
+            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=table))
+            bar.advance(task)
+    if fmt == "json":
+        out.print_json(json.dumps([photo_json(r) for r in results], ensure_ascii=False))
+        return
+    for r in results:
+        out.print(Text(photo_line(r)))
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+
+
+def photo_line(r: PhotoRead) -> str:
+    if r.status == "qr" and r.sheet is not None:
+        tried = f" (step {len(r.attempts)}: {r.step})" if len(r.attempts) > 1 else ""
+        return f"{r.name}: table {r.sheet.table}, QR read{tried}"
+    if r.status == "bad-file":
+        return f"{r.name}: BAD FILE: {r.reason}"
+    return f"{r.name}: TO REVIEW after {len(r.attempts)} attempts: {r.reason}"
+
+
+def photo_json(r: PhotoRead) -> dict[str, object]:
+    return {
+        "file": r.name,
+        "sha256": r.sha256,
+        "status": r.status,
+        "table": r.sheet.table if r.sheet else None,
+        "payload": r.payload,
+        "step": r.step,
+        "reason": r.reason,
+        "warnings": list(r.warnings),
+        "attempts": [
+            {"step": a.step, "found": a.found, "problem": a.problem, "seconds": round(a.seconds, 4)} for a in r.attempts
+        ],
+    }

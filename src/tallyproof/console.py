@@ -1,11 +1,24 @@
 """The command line's shared pieces: two consoles (results on standard output, progress and errors on
 standard error), the ``--db`` option and the ``--source`` preference list."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 
 from tallyproof.errors import InputError
 from tallyproof.sheets.sheet import Source
@@ -29,3 +42,25 @@ def preference(text: str) -> list[str]:
             f"unknown source(s) {', '.join(bad) or '(none given)'}; known: {', '.join(SOURCES)}", where="--source"
         )
     return found
+
+
+class _Rate(ProgressColumn):
+    """Items per second, once there is a rate to show."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.1f}/s" if task.speed else "")
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Progress]:
+    """A progress bar on standard error: done of total, rate, elapsed and remaining time."""
+    columns = (
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _Rate(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as bar:
+        yield bar

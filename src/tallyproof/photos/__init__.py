@@ -1,0 +1,1 @@
+"""Acta photos: reading their QR codes (and, for tests, drawing synthetic ones)."""

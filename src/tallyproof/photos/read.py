@@ -1,0 +1,192 @@
+"""Reading an acta photo: its QR code first, through a cascade of image repairs, every attempt recorded.
+
+:func:`read_photo` takes the bytes of a photo as received and tries, in order, the steps of
+:data:`CASCADE` until one gives a QR payload that decodes *and* passes the checks of a tally sheet
+(:func:`tallyproof.sheets.sheet.check`, and the table expected from the submitter or the file name,
+when known). A QR that decodes to something else is not accepted: the next step is tried, and a
+photo whose every step fails goes to review with the reason. Nothing is guessed, so a wrong value is
+never accepted without a human looking at it.
+
+The steps, cheapest first: the photo as it is; where the QR sits on an acta (the bottom of the
+strip); that region enlarged; dark specks removed (scan streaks); dark strokes thickened (gaps in
+modules); a global threshold (Otsu); and small rotations (a photo taken askew). zxing-cpp itself
+already tries 90° rotations, inverted images and downscaled copies within each step.
+
+Bad files — not an image, truncated, a decompression bomb, too large — raise :class:`PhotoError`
+naming the file; a batch of photos records it and goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import zxingcpp
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+
+from tallyproof.election import Election
+from tallyproof.errors import CodecError, TallyproofError
+from tallyproof.sheets.qr import from_qr, looks_like_qr
+from tallyproof.sheets.sheet import Severity, TallySheet, check
+from tallyproof.sheets.signed import SignedSheet
+
+__all__ = ["CASCADE", "MAX_BYTES", "MAX_PIXELS", "Attempt", "PhotoError", "PhotoRead", "load_image", "read_photo"]
+
+MAX_BYTES = 50 * 2**20
+"""Largest photo file read (real actas are 0.1–3 MB)."""
+MAX_PIXELS = 60_000_000
+"""Largest image read, in pixels (a real acta strip is about 4.5 million); above it, a decompression bomb."""
+QR_REGION = 0.30
+"""Share of a tall strip, from the bottom, searched for the QR (real actas print it last)."""
+
+
+class PhotoError(CodecError):
+    """A photo that cannot be read as an image at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    step: str
+    found: str | None
+    """The QR text found, if any."""
+    problem: str | None
+    """Why it was not accepted (nothing found, or what the payload failed)."""
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoRead:
+    name: str
+    sha256: str
+    status: str
+    """``qr`` (read and checked), ``review`` (nothing acceptable: a human must look) or ``bad-file``."""
+    payload: str | None = None
+    sheet: TallySheet | None = None
+    step: str | None = None
+    """The step of the cascade that succeeded."""
+    attempts: tuple[Attempt, ...] = ()
+    reason: str | None = None
+    warnings: tuple[str, ...] = field(default=())
+    """Findings of the checks that do not refuse the sheet (e.g. counts above registered voters)."""
+
+
+Step = tuple[str, Callable[[Image.Image], Image.Image]]
+_QR = zxingcpp.barcode_formats_from_str("QRCode")
+
+
+def _qr_region(img: Image.Image) -> Image.Image:
+    w, h = img.size
+    return img.crop((0, int(h * (1 - QR_REGION)), w, h)) if h > 2 * w else img
+
+
+def _enlarged(img: Image.Image) -> Image.Image:
+    region = _qr_region(img)
+    return region.resize((region.width * 2, region.height * 2), Image.Resampling.LANCZOS)
+
+
+def _otsu(img: Image.Image) -> Image.Image:
+    """Otsu's threshold (1979): the cut that best separates dark modules from light paper."""
+    grey = np.asarray(_qr_region(img))
+    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
+    weight = np.cumsum(hist)
+    mean = np.cumsum(hist * np.arange(256))
+    total, total_mean = weight[-1], mean[-1]
+    between = (total_mean * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-9)
+    cut = int(np.argmax(between[:-1]))
+    return Image.fromarray(np.where(grey > cut, 255, 0).astype(np.uint8))
+
+
+def _rotated(degrees: float) -> Callable[[Image.Image], Image.Image]:
+    return lambda img: _qr_region(img).rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+
+
+CASCADE: tuple[Step, ...] = (
+    ("as received", lambda img: img),
+    ("QR region", _qr_region),
+    ("QR region, contrast stretched", lambda img: ImageOps.autocontrast(_qr_region(img), cutoff=1)),
+    ("QR region enlarged 2x", _enlarged),
+    (
+        "streaks removed (opening)",
+        lambda img: _qr_region(img).filter(ImageFilter.MaxFilter(3)).filter(ImageFilter.MinFilter(3)),
+    ),
+    (
+        "gaps closed (closing)",
+        lambda img: _qr_region(img).filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3)),
+    ),
+    ("Otsu threshold", _otsu),
+    ("rotated 4°", _rotated(4)),
+    ("rotated -4°", _rotated(-4)),
+    ("rotated 8°", _rotated(8)),
+    ("rotated -8°", _rotated(-8)),
+)
+"""The repairs tried in turn (see the module docstring)."""
+
+
+def load_image(data: bytes, *, name: str) -> Image.Image:
+    """The photo as a greyscale image; :class:`PhotoError` naming ``name`` if it is not a usable image."""
+    if len(data) > MAX_BYTES:
+        raise PhotoError(f"{len(data):,} bytes, more than the {MAX_BYTES:,} a photo may have", where=name)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            if img.width * img.height > MAX_PIXELS:
+                raise PhotoError(
+                    f"{img.width:,} x {img.height:,} pixels: too large to be a photo of an acta", where=name
+                )
+            img.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise PhotoError(f"not a readable image ({type(exc).__name__})", where=name) from exc
+    except (OSError, SyntaxError, ValueError) as exc:  # truncated or corrupt data
+        raise PhotoError(f"a damaged image: {exc}", where=name) from exc
+    return ImageOps.exif_transpose(img).convert("L")
+
+
+def read_photo(data: bytes, election: Election, *, name: str, expected_table: str | None = None) -> PhotoRead:
+    """Find, decode and check the acta's QR code (see the module docstring)."""
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        img = load_image(data, name=name)
+    except PhotoError as exc:
+        return PhotoRead(name, digest, "bad-file", reason=exc.message)
+    attempts: list[Attempt] = []
+    for step, repair in CASCADE:
+        start = time.perf_counter()
+        found, sheet, problem, notes = _try(repair(img), election, expected_table)
+        attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
+        if sheet is not None and found is not None:
+            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes)
+    last = next((a.problem for a in reversed(attempts) if a.found is not None), "no QR code found by any step")
+    return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last)
+
+
+def _try(
+    img: Image.Image, election: Election, expected_table: str | None
+) -> tuple[str | None, TallySheet | None, str | None, tuple[str, ...]]:
+    """The QR text found in ``img``, the sheet if it is acceptable, else why not, and its warnings."""
+    codes = zxingcpp.read_barcodes(img, formats=_QR)
+    if not codes:
+        return None, None, "no QR code found", ()
+    text = codes[0].text
+    try:
+        sheet = _decode(text, election)
+    except TallyproofError as exc:
+        return text, None, f"the QR does not hold a tally sheet: {exc}", ()
+    findings = check(sheet, election)
+    errors = [str(f) for f in findings if f.severity is Severity.ERROR]
+    if errors:
+        return text, None, "; ".join(errors), ()
+    if expected_table is not None and sheet.table != expected_table:
+        return text, None, f"the QR is of table {sheet.table}, the photo was sent for table {expected_table}", ()
+    return text, sheet, None, tuple(str(f) for f in findings)
+
+
+def _decode(text: str, election: Election) -> TallySheet:
+    if looks_like_qr(text.strip()):
+        return from_qr(text.strip(), election)
+    return SignedSheet.from_text(text.strip(), election).sheet
