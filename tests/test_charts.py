@@ -145,9 +145,9 @@ def test_state_map_is_none_when_no_key_is_a_state_code(values: dict[str, float |
     assert state_map(values, title="t", legend="l") is None
 
 
-def test_state_map_refuses_a_key_beside_known_ones() -> None:
-    with pytest.raises(InputError, match="'99'"):
-        state_map({"01": 0.5, "99": 0.5}, title="t", legend="l")
+def test_state_map_leaves_off_a_key_it_has_no_shape_for() -> None:
+    svg = state_map({"01": 0.5, "99": 0.5}, title="t", legend="l")
+    assert svg is not None and svg == state_map({"01": 0.5}, title="t", legend="l")
 
 
 # --- grouped bars ----------------------------------------------------------------------------------------------

@@ -136,3 +136,34 @@ def test_accounts_submit_and_check_from_the_command_line(
     assert listed.exit_code == 0 and "discounted" in listed.stdout
     assert "test" in run.invoke(app, ["accounts", "list", "--db", db]).stdout
     assert run.invoke(app, ["submit", str(payload), "--as", "Nobody", "--db", db]).exit_code == 3
+
+
+def test_check_my_copy_refuses_what_is_not_one_payload_and_keeps_it(subs: Submissions, ve2024: Election) -> None:
+    ana, _ = subs.add_account("Ana", "witness")
+    two = to_qr(sheet(ve2024)) + "\n" + to_qr(sheet(ve2024, table="010111043.02"))
+    with pytest.raises(InputError, match="one QR payload per check"):
+        check_copy(subs.store, ana, two)
+    with pytest.raises(InputError, match="not the QR payload of an acta"):
+        check_copy(subs.store, ana, "hello")
+    assert subs.store.columns().ids.size == 0  # nothing counted
+    reasons = [r["reason"] for r in subs.store.rejects()]
+    assert len(reasons) == 2 and reasons[0].startswith("payload: one QR payload per check")  # both kept
+
+
+def test_a_discount_is_recorded_once(subs: Submissions) -> None:
+    subs.add_account("Cid", "witness")
+    first = subs.discount("Cid", "copies of tables he never attended")
+    with pytest.raises(InputError, match="already discounted"):
+        subs.discount("Cid", "again")
+    assert subs.account("Cid") == first
+
+
+def test_submitting_something_that_is_not_a_copy(make_store: Callable[..., Store], tmp_path: Path) -> None:
+    store = make_store()
+    Submissions(store).add_account("Ana", "witness")
+    fake = tmp_path / "acta.jpg"
+    fake.write_text("not a photo at all\n")
+    result = CliRunner().invoke(app, ["submit", str(fake), "--as", "Ana", "--db", store.where])
+    said = " ".join(result.stdout.split())
+    assert result.exit_code == 1 and "neither a photo (JPEG, PNG, TIFF) nor copies" in said
+    assert "--format" not in result.stdout

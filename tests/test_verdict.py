@@ -208,3 +208,31 @@ def test_the_tables_of_the_election_come_from_the_announcement_when_it_says(tmp_
     assert load_announcement(announcement(tmp_path, text), ve2024).tables_total == 3000
     text = text.replace("tables_counted = 2400", "tables = 5000")
     assert load_announcement(announcement(tmp_path, text), ve2024).tables_total == 5000
+
+
+def test_an_empty_store_concludes_nothing(make_store: Callable[..., Store], ve2024: Election, tmp_path: Path) -> None:
+    store = make_store()
+    a = assess(
+        ve2024,
+        store.columns(),
+        store.registry_columns(),
+        load_announcement(announcement(tmp_path), ve2024),
+        sources=["witness"],
+    )
+    assert a.achievable and dict(findings(a))["verdict"] == "Nothing can be concluded: no usable copy is in hand."
+    assert a.ranges[0].high >= 5_150_092  # a copy-less table may hold all the copy-less voters
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("share_counted = 0.8", "tables_counted = 0"), "at least 1"),
+        (("share_counted = 0.8", "tables = 100"), "but 24,532 tables have copies"),
+    ],
+)
+def test_impossible_table_counts_are_refused(
+    tmp_path: Path, ve2024: Election, change: tuple[str, str], message: str
+) -> None:
+    with pytest.raises(InputError, match=message):
+        found = load_announcement(announcement(tmp_path, BULLETIN.replace(*change)), ve2024)
+        assess(ve2024, real_copies(ve2024), Registry.from_mapping({}), found, sources=["witness"])

@@ -112,13 +112,13 @@ def load_announcement(path: Path, election: Election) -> Announcement:
     head = tomlfile.get(data, "announcement", dict, f"{where}: ", error=InputError)
     w = f"{where}: announcement."
     tomlfile.only(head, _KEYS | {"candidates"}, w, error=InputError)
-    date = tomlfile.get(head, "date", (dt.date, dt.datetime, str), w, error=InputError)
+    date = tomlfile.get(head, "date", (dt.date, dt.datetime), w, error=InputError)
     out = Announcement(
-        date=date.isoformat() if isinstance(date, dt.date) else date,
+        date=date.isoformat(),
         candidates=_candidates(tomlfile.get(head, "candidates", dict, w, error=InputError), election, w),
         share_counted=_share(head, "share_counted", w),
-        tables_counted=_count(head, "tables_counted", w),
-        tables_in_election=_count(head, "tables", w),
+        tables_counted=_positive(head, "tables_counted", w),
+        tables_in_election=_positive(head, "tables", w),
         votes=_count(head, "votes", w),
         null=_count(head, "null", w),
         voters=_count(head, "voters", w),
@@ -147,6 +147,13 @@ def _count(table: dict[str, Any], key: str, where: str) -> int | None:
     value: int = tomlfile.get(table, key, int, where, error=InputError)
     if value < 0:
         raise InputError(f"a count cannot be negative ({value})", where=f"{where}{key}")
+    return value
+
+
+def _positive(table: dict[str, Any], key: str, where: str) -> int | None:
+    value = _count(table, key, where)
+    if value == 0:
+        raise InputError("must be at least 1", where=f"{where}{key}")
     return value
 
 

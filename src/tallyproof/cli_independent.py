@@ -19,6 +19,7 @@ from tallyproof.announcement import Announcement, load_announcement
 from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference, progress
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
+from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
 from tallyproof.photos.read import PhotoRead, read_photo
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
@@ -28,7 +29,7 @@ from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, ch
 from tallyproof.tabulate import tabulate as run_tabulate
 from tallyproof.verdict import Assessment, assess, findings
 
-WITNESS_SOURCES = "witness,observer,import,official"
+WITNESS_SOURCES = "witness,observer,import"
 ConsensusOption = Annotated[
     int, typer.Option(min=1, help="Count a witness or observer copy only once this many accounts sent it.")
 ]
@@ -233,16 +234,20 @@ def submit_command(
     payload: Annotated[str | None, typer.Option(help="The QR payload read from the photo, if known.")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Submit copies as a witness or observer; each submission is kept as received, even if refused."""
+    """Submit copies as a witness or observer; each submission is kept as received, even if refused
+    (exit code 1 when a submission gave no copy)."""
     subs = Submissions(Store.sqlite(db))
     account = subs.account(name)
+    refused = 0
     for path in files:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
-        done = subs.submit(account, data, filename=path.name, payload=payload)
+        if path.is_file() and path.stat().st_size > MAX_PHOTO:
+            raise InputError(f"more than the {MAX_PHOTO:,} bytes a submission may have", where=str(path))
+        done = subs.submit(account, _read_bytes(path), filename=path.name, payload=payload)
+        refused += done.photo is None and (done.copies is None or done.copies.accepted == 0)
         out.print(Text(submitted_line(str(path), done)))
+    if refused:
+        err.print(Text(f"{refused} of {len(files)} submissions gave no copy (kept, with the reasons above)."))
+        raise typer.Exit(1)
 
 
 def submitted_line(where: str, done: Submitted) -> str:

@@ -23,6 +23,7 @@ import numpy as np
 
 from tallyproof.announcement import OTHERS, Announcement
 from tallyproof.election import Election
+from tallyproof.errors import InputError
 from tallyproof.feasibility import Evidence, Outcome, Range, outcome, vote_ranges
 from tallyproof.tabulate import Registry, SheetColumns, choose_copies
 
@@ -58,7 +59,7 @@ class Assessment:
     """Per group, the votes any ``tables_counted`` of the published official sheets could give (when the
     announcement counts fewer tables than were published, it does not say which)."""
     authenticated: int
-    """Copies that are signed sheets from the official log."""
+    """Copies used that are official sheets (source ``official``)."""
 
     @property
     def impossible(self) -> list[int]:
@@ -131,6 +132,11 @@ def assess(
     usable = chosen[~conflict]
     tables, registered, basis = _totals(election, registry, announcement, cols, usable)
     ev = _evidence(cols, usable, columns, registry, tables, registered)
+    if int(ev.registered.sum()) > registered:
+        basis += (
+            f" — yet the tables with copies alone have {int(ev.registered.sum()):,}: that total or those copies are "
+            "wrong, and the tables without a copy are given no voters"
+        )
     counted = announcement.tables(tables)
     official, official_tables, official_votes = _official(cols, columns)
     official_ranges = None
@@ -193,6 +199,16 @@ def _totals(
         or int(registry.tables.size)
         or usable.size
     )
+    if tables < usable.size:
+        raise InputError(
+            f"says the election has {tables:,} tables, but {usable.size:,} tables have copies",
+            where=f"{announcement.where}: announcement.tables (or tables_counted / share_counted)",
+        )
+    if announcement.tables(tables) > tables:
+        raise InputError(
+            f"{announcement.tables(tables):,} tables counted, more than the election's {tables:,}",
+            where=f"{announcement.where}: announcement.tables_counted",
+        )
     if announcement.registered is not None:
         return tables, announcement.registered, f"the announcement's {announcement.registered:,} registered voters"
     if declared is not None and declared.registered:
@@ -214,9 +230,9 @@ def _evidence(
     missing = max(0, tables - usable.size)
     others = reg.registered[~np.isin(reg.tables, copy_tables)] if reg.tables.size else np.zeros(0, np.int64)
     voters = max(0, registered - int(at_copies.sum()), int(np.maximum(others, 0).sum()))
-    cap = int(max(at_copies.max(initial=0), reg.registered.max(initial=0)))
     exact = others.size == missing and bool(np.all(others >= 0)) and int(others.sum()) >= voters
-    capacity = others.astype(np.int64) if exact else np.full(missing, cap, np.int64)
+    # Unless the registry lists every copy-less table, one of them may hold all their voters: no cap is sound.
+    capacity = others.astype(np.int64) if exact else np.full(missing, voters, np.int64)
     return Evidence(_grouped(cols.candidates[usable], columns), at_copies.astype(np.int64), cast, capacity, voters)
 
 
@@ -258,7 +274,11 @@ def findings(a: Assessment) -> list[tuple[str, str]]:
     out.append(
         (
             "counts",
-            f"With {a.tables_counted:,} tables counted, as announced: "
+            (
+                f"With {a.tables_counted:,} tables counted, as announced: "
+                if a.announcement.share_counted is not None or a.announcement.tables_counted is not None
+                else f"With every table counted ({a.tables_counted:,}; the announcement does not say otherwise): "
+            )
             + (
                 f"{'; '.join(impossible)} cannot be the count of any {a.tables_counted:,} tables."
                 if impossible
@@ -284,8 +304,10 @@ def findings(a: Assessment) -> list[tuple[str, str]]:
         (
             "basis",
             f"This rests on {a.registry_basis} (the missing tables' voters are the election's voters less those of "
-            f"the tables with copies), on {ev.copies:,} copies of which {a.authenticated:,} are signed sheets from "
-            "the official log and the rest unauthenticated, and on turnout up to 100% in the missing tables.",
+            f"the tables with copies), on {ev.copies:,} copies ({a.authenticated:,} of them official sheets, whose "
+            "signatures `verify-log` checks when they come from the log; the others witnesses' and observers' "
+            "copies, unauthenticated), and on any copy-less table holding from none to all of their voters, "
+            "at up to 100% turnout.",
         )
     )
     out.append(("relaxed", _relaxed(a)))
@@ -322,6 +344,8 @@ def _derived(a: Assessment) -> str:
 
 def _verdict(a: Assessment) -> str:
     winner = a.names[a.final.winner]
+    if a.evidence.copies == 0:
+        return "Nothing can be concluded: no usable copy is in hand."
     if not a.final.achievable:
         return f"NOT ACHIEVABLE: {winner} cannot finish first, whatever the tables without a copy contain."
     if a.impossible:
@@ -331,8 +355,18 @@ def _verdict(a: Assessment) -> str:
 
 def _relaxed(a: Assessment) -> str:
     f = a.final
+    if f.achievable and a.impossible:
+        announced = list(a.announcement.candidates.values())
+        low = any(announced[i] < a.ranges[i].low for i in a.impossible)
+        return (
+            "Relaxed: an announced count below the fewest any such set of tables can give is ruled out by the copies "
+            "alone, whatever the registry says; only false copies could change that."
+            if low
+            else "Relaxed: an announced count above the most any such set of tables can give is ruled out only as long "
+            "as the tables without a copy hold no more voters than counted here."
+        )
     if f.achievable:
-        return "Nothing to relax: no assumption is needed for an announcement the copies do not rule out."
+        return "Nothing to relax: the copies do not rule out the announcement."
     parts = [f"the verdict stands unless at least {f.copies_to_overturn:,} of the copies are false"]
     if f.registry_slack is not None:
         parts.append(f"or the missing tables hold {_pct(f.registry_slack)} more voters than counted here")

@@ -217,11 +217,15 @@ def state_map(
     values: Mapping[str, float | None], *, title: str, legend: str, fmt: Callable[[float], str] = percent
 ) -> str | None:
     """:func:`choropleth` of Venezuela's states, keyed by two-digit CNE state code (``"DF"``: Dependencias
-    Federales); None when no key of ``values`` is one of them, so that other elections can fall back."""
+    Federales); None when no key of ``values`` is one of them, so that other elections can fall back. Keys
+    the map has no shape for (a table of an unknown state) are left off the map; the tables list them."""
     shapes, viewbox = _ve2024()
-    if not any(key in shapes for key in values):
+    known = {
+        key: value for key, value in values.items() if key in shapes
+    }  # units the map has no shape for are left off
+    if not known:
         return None
-    return choropleth(shapes, viewbox, values, title=title, legend=legend, fmt=fmt)
+    return choropleth(shapes, viewbox, known, title=title, legend=legend, fmt=fmt)
 
 
 # --- grouped bars -------------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ def report_data(inp: ReportInput) -> dict[str, Any]:
         "election": {"id": e.id, "name": e.name},
         "generated_at": inp.generated_at,
         "alarms": [asdict(a) for a in inp.alarms],
-        "coverage": _coverage(inp.coverage),
+        "coverage": _coverage(inp.coverage, None if inp.assessment is None else inp.assessment.tables),
         "feasibility": None
         if inp.assessment is None
         else {**inp.assessment.to_json(), "findings": dict(findings(inp.assessment))},
@@ -75,22 +75,29 @@ def report_data(inp: ReportInput) -> dict[str, Any]:
     }
 
 
-def _coverage(tab: Tabulation) -> dict[str, Any]:
+def _coverage(tab: Tabulation, tables: int | None) -> dict[str, Any]:
+    """Coverage by unit. When the registry lists fewer tables than the election has (``tables``, as the
+    verdict counts them, else the definition's declared number) — a registry derived from the copies
+    themselves — shares by unit would be meaningless: only the national share is given."""
     t = tab.total
+    declared = tables or (tab.declared.tables if tab.declared and tab.declared.tables else None)
+    partial = declared is not None and tab.registry_size < declared
+    note = f"The registry lists {tab.registry_size:,} of the {declared:,} tables the election declares: coverage by {tab.level} is unknown."
     return {
         "level": tab.level,
         "sources": list(tab.sources),
         "tables_with_copies": t.tables_counted,
-        "tables_known": t.tables_known,
-        "share": t.coverage,
+        "tables_known": declared if partial else t.tables_known,
+        "share": t.tables_counted / declared if partial and declared else t.coverage,
+        "note": note if partial else None,
         "candidates": {c.id: v for c, v in zip(tab.election.candidates, t.candidates, strict=True)},
         "units": [
             {
                 "key": u.key,
                 "name": u.name,
                 "tables_with_copies": u.tables_counted,
-                "tables_known": u.tables_known,
-                "share": u.coverage,
+                "tables_known": None if partial else u.tables_known,
+                "share": None if partial else u.coverage,
             }
             for u in tab.units
         ],
@@ -161,6 +168,7 @@ def _coverage_lines(data: Mapping[str, Any]) -> list[str]:
     c = data["coverage"]
     share = "unknown share" if c["share"] is None else percent(c["share"])
     head = [f"Copies ({', '.join(c['sources'])}) of {c['tables_with_copies']:,} tables ({share} of the tables known)."]
+    head += [c["note"]] if c.get("note") else []
     rows = [
         (
             u["name"] or u["key"],

@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from tallyproof.errors import AccessError, InputError, TallyproofError, UnknownError
 from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
 from tallyproof.server.pages import check_page, page
 from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
@@ -319,6 +320,20 @@ def _page(data: dict[str, Any]) -> str:
     return page(f"Table {data['table']}", "".join(parts))
 
 
+async def _body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or ``None`` once it passes ``limit`` bytes (nothing more is read)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    return JSONResponse({"error": f"at most {limit:,} bytes", "where": "body", "kind": "InputError"}, status_code=413)
+
+
 def _account(subs: Submissions, request: Request) -> Account:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -330,17 +345,23 @@ def _witness_routes(app: FastAPI, store: Store) -> None:
     subs = Submissions(store)
 
     @app.post("/v1/copies", summary="Submit copies (QR payload, CSV) or a photo (JPEG/PNG/TIFF body) as a witness")
-    async def copies(request: Request, filename: str = "(upload)") -> dict[str, Any]:
-        """The body as received; with a photo, its QR payload (if read) in the ``Tallyproof-Payload`` header."""
+    async def copies(request: Request, filename: str = "(upload)") -> Any:
+        """The body as received (at most 50 MB); with a photo, its QR payload (if read) in the
+        ``Tallyproof-Payload`` header."""
         account = _account(subs, request)
-        body = await request.body()
+        body = await _body(request, MAX_PHOTO)
+        if body is None:
+            return _too_large(MAX_PHOTO)
         done = subs.submit(account, body, filename=filename, payload=request.headers.get("tallyproof-payload"))
         return asdict(done)
 
     @app.post("/v1/check", summary="Check my copy: a QR payload against the published official sheet")
-    async def check(request: Request) -> dict[str, Any]:
+    async def check(request: Request) -> Any:
         account = _account(subs, request)
-        return asdict(check_copy(store, account, (await request.body()).decode("utf-8", "replace")))
+        body = await _body(request, MAX_BODY)
+        if body is None:
+            return _too_large(MAX_BODY)
+        return asdict(check_copy(store, account, body.decode("utf-8", "replace")))
 
     @app.get("/check", response_class=HTMLResponse, summary="Check my copy (a page for phones)")
     def check_form() -> str:

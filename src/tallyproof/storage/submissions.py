@@ -112,6 +112,11 @@ class Submissions:
         if not reason.strip():
             raise InputError("say why the account is discounted", where="--reason")
         account = self.account(name)
+        if account.discounted_at is not None:
+            raise InputError(
+                f"already discounted at {account.discounted_at} ({account.discount_reason}); the record is kept as it is",
+                where=f"account {name}",
+            )
         with self.store.write() as conn:
             c = s.accounts.c
             conn.execute(
@@ -173,7 +178,13 @@ class Submissions:
                 self.store, data, name=filename, source=source, submitter=account.name, kind="submission"
             )
         except InputError as exc:  # not even a format: kept all the same, with the reason
-            return self._refused(account, data, filename, str(exc))
+            reason = (
+                "neither a photo (JPEG, PNG, TIFF) nor copies in a format tallyproof reads "
+                "(QR payloads, signed sheets, CSV, JSON Lines)"
+                if "cannot tell the format" in exc.message
+                else str(exc)
+            )
+            return self._refused(account, data, filename, reason)
 
     def _refused(self, account: Account, data: bytes, filename: str, reason: str) -> ImportSummary:
         with self.store.write() as conn:
@@ -290,24 +301,36 @@ class CopyCheck:
 
 def decode_sheet(payload: str, election: Any) -> Any:
     """A QR payload or a signed sheet, decoded (:class:`~tallyproof.errors.CodecError` names the field)."""
+    from tallyproof.errors import CodecError
     from tallyproof.sheets.qr import from_qr, looks_like_qr
-    from tallyproof.sheets.signed import SignedSheet
+    from tallyproof.sheets.signed import SignedSheet, looks_signed
 
     text = payload.strip()
     if looks_like_qr(text):
         return from_qr(text, election)
-    return SignedSheet.from_text(text, election).sheet
+    if looks_signed(text):
+        return SignedSheet.from_text(text, election).sheet
+    raise CodecError(
+        "not the QR payload of an acta (acta id!38 counts!null!blank) nor a signed sheet (TP1|…)", where="payload"
+    )
 
 
 def check_copy(store: Store, account: Account, payload: str) -> CopyCheck:
     """Compare a copy with its table's published official sheet, card by card, with the sheet's proof of
-    publication; the check is recorded as the account's submission."""
+    publication; the check is recorded as the account's submission (a refused one too, with its reason)."""
     from tallyproof.reconcile import sheet_differences
     from tallyproof.storage.ledger import Ledger
 
-    election = store.election()
-    recorded = Submissions(store).submit(account, payload.encode("utf-8"), filename="(check my copy)")
-    copy = decode_sheet(payload, election)
+    election, subs = store.election(), Submissions(store)
+    data = payload.encode("utf-8")
+    try:
+        if "\n" in payload.strip():
+            raise InputError("one QR payload per check (this text has several lines)", where="payload")
+        copy = decode_sheet(payload, election)
+    except InputError as exc:
+        subs._refused(account, data, "(check my copy)", str(exc))
+        raise
+    recorded = subs.submit(account, data, filename="(check my copy)")
     ledger = Ledger(store)
     entries = ledger.entries(table=copy.table)
     official = [(decode_sheet(e["payload"], election), e["payload"], e["idx"]) for e in entries] or [
