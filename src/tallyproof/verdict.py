@@ -290,11 +290,16 @@ def findings(a: Assessment) -> list[tuple[str, str]]:
     out.append(
         (
             "winner",
-            f"{names[f.winner]} is announced the winner. In the copies {lead} leads by {abs(f.margin):,} votes; "
-            f"the {f.missing_tables:,} tables without a copy have {f.missing_voters:,} registered voters."
+            f"{names[f.winner]} is announced the winner. "
+            + (f"In the copies {lead} leads by {abs(f.margin):,} votes; " if f.margin else "In the copies they tie; ")
+            + (
+                f"the {f.missing_tables:,} tables without a copy have {f.missing_voters:,} registered voters."
+                if f.missing_tables
+                else "every table has a copy."
+            )
             + (
                 f" Even if every one of them voted for {names[f.winner]}, the shortfall would be {f.shortfall:,} votes."
-                if not f.achievable
+                if not f.achievable and f.missing_tables
                 else ""
             ),
         )
@@ -370,7 +375,7 @@ def _relaxed(a: Assessment) -> str:
     parts = [f"the verdict stands unless at least {f.copies_to_overturn:,} of the copies are false"]
     if f.registry_slack is not None:
         parts.append(f"or the missing tables hold {_pct(f.registry_slack)} more voters than counted here")
-    if f.turnout is not None:
+    if f.turnout is not None and f.missing_tables:
         parts.append(
             f"at the copies' own turnout ({_pct(f.turnout)}) in the missing tables, all for "
             f"{a.names[f.winner]}, the shortfall would be {f.shortfall_at(f.turnout):,.0f} votes"
