@@ -114,3 +114,44 @@ def test_the_real_sample(ve2024: Election) -> None:
         else:
             assert got.status == "review" and got.reason and not r["qr_payload"], r["file"]
     assert sum(g.status == "qr" for g in results.values()) >= 42
+
+
+CASES = [
+    (["streaks:3"], 0),
+    (["streaks:8"], 0),
+    (["streaks:8", "rotate:5"], 0),
+    (["blur:2", "jpeg:20", "streaks:8"], 1),
+    (["rotate:90"], 0),
+    (["crumple"], 0),
+    (["occlude-text"], 0),
+]
+
+
+@pytest.mark.parametrize(("steps", "seed"), CASES, ids=lambda x: "+".join(x) if isinstance(x, list) else str(x))
+def test_the_cascade_reads_degraded_synthetic_actas(ve2024: Election, steps: list[str], seed: int) -> None:
+    from tallyproof.photos.synthetic import degraded
+
+    acta = sheet(ve2024)
+    full = TallySheet.from_cards(
+        ve2024, TABLE, list(acta.cards or ()), null=0, blank=0, registered=500, acta_id=acta.acta_id
+    )  # type: ignore[arg-type]
+    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg")
+    assert result.status == "qr" and result.payload == to_qr(full)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize(
+    "steps", [["occlude-qr"], ["streaks:20"], ["occlude-qr:0.6", "jpeg:10"], ["streaks:8"], ["occlude-qr:0.05"]]
+)
+def test_nothing_wrong_is_ever_accepted(ve2024: Election, steps: list[str], seed: int) -> None:
+    """Whatever the damage, a photo is either read exactly or sent to review with a reason."""
+    from tallyproof.photos.synthetic import degraded
+
+    full = TallySheet.from_cards(
+        ve2024, TABLE, [seed + 3, *([1] * 37)], null=0, blank=0, registered=500, acta_id=TABLE + ".1.0001"
+    )  # type: ignore[arg-type]
+    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg")
+    if result.status == "qr":
+        assert result.payload == to_qr(full)
+    else:
+        assert result.status == "review" and result.reason

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import zxingcpp
 from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
+from scipy import ndimage
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, TallyproofError
@@ -101,6 +102,23 @@ def _otsu(img: Image.Image) -> Image.Image:
     return Image.fromarray(np.where(grey > cut, 255, 0).astype(np.uint8))
 
 
+def _destreaked(size: int, scale: int = 1) -> Callable[[Image.Image], Image.Image]:
+    """Thin printer streaks removed: a grey opening (light lines through dark modules) then a closing (dark
+    lines across light ones), each along the rows (for vertical streaks) and the columns (horizontal
+    ones), with a line ``size`` pixels long, shorter than a module, so modules keep their shape."""
+
+    def repair(img: Image.Image) -> Image.Image:
+        region = _qr_region(img)
+        if scale > 1:
+            region = region.resize((region.width * scale, region.height * scale), Image.Resampling.LANCZOS)
+        grey = np.asarray(region)
+        for shape in ((1, size), (size, 1)):
+            grey = ndimage.grey_closing(ndimage.grey_opening(grey, size=shape), size=shape)
+        return Image.fromarray(grey)
+
+    return repair
+
+
 def _rotated(degrees: float) -> Callable[[Image.Image], Image.Image]:
     return lambda img: _qr_region(img).rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
 
@@ -118,6 +136,8 @@ CASCADE: tuple[Step, ...] = (
         "gaps closed (closing)",
         lambda img: _qr_region(img).filter(ImageFilter.MinFilter(3)).filter(ImageFilter.MaxFilter(3)),
     ),
+    ("streaks repaired", _destreaked(5)),
+    ("streaks repaired, enlarged 2x", _destreaked(9, scale=2)),
     ("Otsu threshold", _otsu),
     ("rotated 4°", _rotated(4)),
     ("rotated -4°", _rotated(-4)),

@@ -15,10 +15,10 @@ from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.sheets.signed import SignedSheet
 
-__all__ = ["slip_lines", "slip_rows", "write_slip"]
+__all__ = ["plain", "slip_lines", "slip_rows", "write_slip"]
 
 
-def _plain(text: str) -> str:
+def plain(text: str) -> str:
     """Upper case without accents, as thermal printers print actas (and any font can draw)."""
     return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch)).upper()
 
@@ -29,13 +29,13 @@ def slip_rows(election: Election, signed: SignedSheet) -> list[tuple[str, str, s
     names = {c.id: c.name for c in election.candidates}
     rows = [
         ("ACTA DE ESCRUTINIO / TALLY SHEET", "", ""),
-        (_plain(election.name), "", ""),
+        (plain(election.name), "", ""),
         (f"TABLE {s.table}", "REGISTERED VOTERS", str(s.registered)),
         (f"MACHINE KEY {signed.machine}", f"CLOSED {signed.closed_at:%Y-%m-%d %H:%M} UTC", ""),
         ("", "", ""),
     ]
     rows += [
-        (_plain(names[card.candidate]), _plain(card.name), str(votes))
+        (plain(names[card.candidate]), plain(card.name), str(votes))
         for card, votes in zip(election.cards, s.cards or (), strict=True)
     ]
     rows += [
