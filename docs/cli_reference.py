@@ -48,6 +48,9 @@ COMMANDS = [
     ["check-copy"],
     ["report"],
     ["read"],
+    ["review", "list"],
+    ["review", "photo"],
+    ["review", "enter"],
 ]
 
 

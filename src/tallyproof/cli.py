@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from functools import partial
 from pathlib import Path
@@ -22,9 +23,11 @@ from tallyproof.cli_independent import (
     accounts_app,
     check_copy_command,
     feasibility_command,
+    import_photos_command,
     read_command,
     reconcile_command,
     report_command,
+    review_app,
     submit_command,
 )
 from tallyproof.cli_official import (
@@ -84,6 +87,7 @@ app.command("check-copy")(check_copy_command)
 app.command("report")(report_command)
 app.command("read")(read_command)
 app.add_typer(accounts_app, name="accounts")
+app.add_typer(review_app, name="review")
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -119,10 +123,18 @@ def import_(
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
     source: Annotated[Source, typer.Option(help="Who the copies come from.")] = Source.IMPORT,
     submitter: Annotated[str | None, typer.Option(help="Who submitted them (a person, a mission).")] = None,
+    photos: Annotated[
+        bool, typer.Option("--photos", help="FILES are photos of actas, or folders of them: keep, read, review.")
+    ] = False,
+    workers: Annotated[int, typer.Option(min=1, help="Processes reading photos (with --photos).")] = os.cpu_count()
+    or 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
     store = Store.sqlite(db)
+    if photos:
+        import_photos_command(store, files, source=source, submitter=submitter, workers=workers)
+        return
     failed = 0
     for path in files:
         try:

@@ -44,6 +44,9 @@ __all__ = [
     "photos",
     "registry",
     "rejects",
+    "review_entries",
+    "review_metadata",
+    "reviews",
     "sheets",
     "units",
     "witness_metadata",
@@ -248,7 +251,40 @@ def _v3(conn: Connection) -> None:
         index.create(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+# -- version 4: photos that no reader could read, and people's double-blind transcriptions ------
+
+review_metadata = MetaData()
+
+reviews = Table(
+    "reviews",
+    review_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("photo_batch_id", Integer, nullable=False, unique=True),  # the photo (batches.id)
+    Column("reason", Text, nullable=False),  # why no reader's value was accepted
+    Column("created_at", String(40), nullable=False),
+    Column("status", String(16), nullable=False),  # open | third | agreed
+    Column("payload", Text),  # the agreed transcription
+    Column("copy_batch_id", Integer),  # the copies it gave (batches.id)
+    Column("decided_at", String(40)),
+)
+
+review_entries = Table(
+    "review_entries",
+    review_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("review_id", Integer, ForeignKey("reviews.id"), nullable=False),
+    Column("reviewer", String(200), nullable=False),
+    Column("payload", Text, nullable=False),  # what the reviewer read, as a QR payload
+    Column("entered_at", String(40), nullable=False),
+    Index("uq_review_entries_reviewer", "review_id", "reviewer", unique=True),
+)
+
+
+def _v4(conn: Connection) -> None:
+    review_metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,281 @@
+"""Acta photos in the store: imported a folder at a time, read in parallel, and reviewed by people.
+
+:func:`import_photos` keeps every photo byte for byte (a batch of kind ``photo``, with its SHA-256),
+reads its QR code with :func:`tallyproof.photos.read.read_photo` on a pool of processes, imports each
+payload it reads as a copy, and puts every photo it cannot read into the review queue with the reason.
+The same file (same SHA-256) is imported once; the same payload read from different photos is the same
+copy, counted once; different payloads for one table are a conflict, shown side by side.
+
+**Double-blind review** (:class:`ReviewQueue`): a transcription counts only when two different reviewers,
+each entering what they read without seeing the other's entry, agree exactly; when they disagree, a
+third reviewer's entry decides (it must equal one of the two). Every entry is kept with who and when,
+and the agreed transcription is imported as a copy of the photo's source, its batch recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from tallyproof.errors import InputError, UnknownError
+from tallyproof.photos.read import MAX_BYTES, PhotoRead, read_photo
+from tallyproof.sheets.sheet import Source
+from tallyproof.storage import schema as s
+from tallyproof.storage.imports import import_data
+from tallyproof.storage.store import Store, now
+from tallyproof.storage.submissions import decode_sheet, photo_type
+
+__all__ = ["PHOTO_SUFFIXES", "PhotoImport", "Review", "ReviewQueue", "import_photos"]
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+
+
+@dataclass(slots=True)
+class PhotoImport:
+    """What became of a folder of photos."""
+
+    read: int = 0
+    review: int = 0
+    already: int = 0
+    """Photos already in the store (same SHA-256): not read again."""
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    """Files that are not usable images, with the reason (nothing stored for them)."""
+    conflicts: list[str] = field(default_factory=list)
+    """Tables for which photos gave different payloads."""
+
+
+def photo_files(folder: Path) -> list[Path]:
+    """The photos in ``folder`` and below, in name order."""
+    if not folder.is_dir():
+        raise InputError("not a folder", where=str(folder))
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
+
+
+def _read_one(job: tuple[str, Any]) -> PhotoRead:
+    name, election = job
+    try:
+        data = Path(name).read_bytes() if Path(name).stat().st_size <= MAX_BYTES else b""
+    except OSError as exc:
+        return PhotoRead(name, "", "bad-file", reason=f"cannot read: {exc.strerror}")
+    if not data:
+        return PhotoRead(name, "", "bad-file", reason=f"more than the {MAX_BYTES:,} bytes a photo may have")
+    return read_photo(data, election, name=name)
+
+
+def read_all(
+    paths: Sequence[Path], election: Any, *, workers: int, done: Callable[[int], None] | None = None
+) -> list[PhotoRead]:
+    """:func:`read_photo` of every file, on ``workers`` processes (1: in this process), in order."""
+    jobs = [(str(p), election) for p in paths]
+    results: list[PhotoRead] = []
+    if workers <= 1:
+        mapped: Iterable[PhotoRead] = map(_read_one, jobs)
+        for r in mapped:
+            results.append(r)
+            if done:
+                done(len(results))
+        return results
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        for r in pool.map(_read_one, jobs, chunksize=4):
+            results.append(r)
+            if done:
+                done(len(results))
+    return results
+
+
+def import_photos(
+    store: Store,
+    paths: Sequence[Path],
+    *,
+    source: Source = Source.WITNESS,
+    submitter: str | None = None,
+    workers: int = 1,
+    done: Callable[[int], None] | None = None,
+) -> PhotoImport:
+    """Keep, read and import every photo (see the module docstring)."""
+    summary = PhotoImport()
+    known = _known_photos(store)
+    fresh = []
+    for path in paths:
+        digest = _sha256(path)
+        if digest in known:
+            summary.already += 1
+        else:
+            fresh.append(path)
+            known.add(digest)
+    for result in read_all(fresh, store.election(), workers=workers, done=done):
+        _record(store, result, source, submitter, summary)
+    summary.conflicts = _conflicting_photos(store)
+    return summary
+
+
+def _sha256(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
+
+
+def _known_photos(store: Store) -> set[str]:
+    with store._read() as conn:
+        return set(conn.execute(select(s.batches.c.sha256).where(s.batches.c.kind == "photo")).scalars())
+
+
+def _record(store: Store, result: PhotoRead, source: Source, submitter: str | None, summary: PhotoImport) -> None:
+    if result.status == "bad-file":
+        summary.bad.append((result.name, result.reason or ""))
+        return
+    data = Path(result.name).read_bytes()
+    batch_id = _keep_photo(store, data, Path(result.name).name, source, submitter)
+    if result.status == "qr" and result.payload is not None:
+        copies = import_data(
+            store,
+            result.payload.encode("ascii"),
+            name=result.name + " (QR)",
+            source=source,
+            submitter=submitter,
+            kind="submission",
+        )
+        with store.write() as conn:
+            conn.execute(
+                update(s.photos).where(s.photos.c.batch_id == batch_id).values(payload_batch_id=copies.batch_id)
+            )
+        summary.read += 1
+        return
+    with store.write() as conn:
+        conn.execute(
+            insert(s.reviews).values(
+                photo_batch_id=batch_id, reason=result.reason or "", created_at=now(), status="open"
+            )
+        )
+    summary.review += 1
+
+
+def _keep_photo(store: Store, data: bytes, filename: str, source: Source, submitter: str | None) -> int:
+    with store.write() as conn:
+        _, batch_id = store.next_ids(conn)
+        row = {
+            "id": batch_id,
+            "kind": "photo",
+            "source": source.value,
+            "submitter": submitter,
+            "received_at": now(),
+            "filename": filename,
+            "format": photo_type(data) or "image",
+            "encoding": "binary",
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+            "raw": data,
+            "n_accepted": 0,
+            "n_rejected": 0,
+        }
+        conn.execute(insert(s.batches).values(**row))
+        conn.execute(insert(s.photos).values(batch_id=batch_id, media_type=row["format"]))
+    return batch_id
+
+
+def _conflicting_photos(store: Store) -> list[str]:
+    """Tables whose copies read from photos disagree."""
+    sh, ph = s.sheets.c, s.photos.c
+    q = select(sh.table_id, sh.digest).join_from(s.sheets, s.photos, sh.batch_id == ph.payload_batch_id)
+    seen: dict[str, set[str]] = {}
+    with store._read() as conn:
+        for table, digest in conn.execute(q):
+            seen.setdefault(table, set()).add(digest)
+    return sorted(t for t, digests in seen.items() if len(digests) > 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: int
+    photo_batch_id: int
+    filename: str
+    reason: str
+    status: str
+    entries: int
+    payload: str | None
+
+
+class ReviewQueue:
+    """Photos waiting for people, and their double-blind transcriptions (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def reviews(self, *, open_only: bool = True) -> list[Review]:
+        r, b, e = s.reviews.c, s.batches.c, s.review_entries.c
+        count = select(e.review_id, e.id).subquery()
+        q = select(r.id, r.photo_batch_id, b.filename, r.reason, r.status, r.payload).join_from(
+            s.reviews, s.batches, r.photo_batch_id == b.id
+        )
+        if open_only:
+            q = q.where(r.status != "agreed")
+        with self.store._read() as conn:
+            counts: dict[int, int] = {}
+            for review_id, _ in conn.execute(select(count)):
+                counts[review_id] = counts.get(review_id, 0) + 1
+            rows = conn.execute(q.order_by(r.id)).all()
+        return [Review(i, p, f, why, st, counts.get(i, 0), pay) for i, p, f, why, st, pay in rows]
+
+    def photo(self, review_id: int) -> bytes:
+        """The photo under review, as received."""
+        r, b = s.reviews.c, s.batches.c
+        with self.store._read() as conn:
+            raw = conn.execute(
+                select(b.raw).join_from(s.reviews, s.batches, r.photo_batch_id == b.id).where(r.id == review_id)
+            ).scalar()
+        if raw is None:
+            raise UnknownError("no such review", where=f"review {review_id}")
+        return bytes(raw)
+
+    def enter(self, review_id: int, reviewer: str, payload: str) -> Review:
+        """Record what ``reviewer`` read (as a QR payload); decide when two agree (or a third settles it)."""
+        review = next((x for x in self.reviews(open_only=False) if x.id == review_id), None)
+        if review is None:
+            raise UnknownError("no such review", where=f"review {review_id}")
+        if review.status == "agreed":
+            raise InputError("already decided", where=f"review {review_id}")
+        decode_sheet(payload, self.store.election())  # a transcription must be a well-formed payload
+        e = s.review_entries.c
+        with self.store.write() as conn:
+            entered = {who: text for who, text in conn.execute(select(e.reviewer, e.payload).where(e.review_id == review_id))}
+            if reviewer in entered:
+                raise InputError("this reviewer has already entered this photo", where=f"review {review_id}")
+            conn.execute(
+                insert(s.review_entries).values(
+                    review_id=review_id, reviewer=reviewer, payload=payload.strip(), entered_at=now()
+                )
+            )
+        entries = [*entered.values(), payload.strip()]
+        return self._decide(review, entries)
+
+    def _decide(self, review: Review, entries: list[str]) -> Review:
+        agreed = next((p for p in entries if entries.count(p) >= 2), None)
+        status = "agreed" if agreed else ("third" if len(entries) >= 2 else "open")
+        values: dict[str, Any] = {"status": status}
+        if agreed is not None:
+            values |= {"payload": agreed, "decided_at": now(), "copy_batch_id": self._import(review, agreed)}
+        with self.store.write() as conn:
+            conn.execute(update(s.reviews).where(s.reviews.c.id == review.id).values(**values))
+        return next(x for x in self.reviews(open_only=False) if x.id == review.id)
+
+    def _import(self, review: Review, payload: str) -> int:
+        b = s.batches.c
+        with self.store._read() as conn:
+            source, submitter = conn.execute(select(b.source, b.submitter).where(b.id == review.photo_batch_id)).one()
+        name = f"{review.filename} (review {review.id})"
+        copies = import_data(
+            self.store,
+            payload.encode("ascii"),
+            name=name,
+            source=Source(source),
+            submitter=submitter,
+            kind="submission",
+        )
+        return copies.batch_id

@@ -1,0 +1,109 @@
+"""Folders of acta photos: kept, read in parallel, duplicates and conflicts recognised, and the double-blind
+review of what no reader could read."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tallyproof.cli import app
+from tallyproof.election import Election
+from tallyproof.errors import CodecError, InputError
+from tallyproof.photos.synthetic import degraded
+from tallyproof.sheets.qr import to_qr
+from tallyproof.sheets.sheet import Source, TallySheet
+from tallyproof.storage.photos import ReviewQueue, import_photos, photo_files
+from tallyproof.storage.store import Store
+from tallyproof.tabulate import choose_copies
+
+IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ve2024" / "images"
+
+
+def acta(ve2024: Election, table: str, first: int) -> TallySheet:
+    return TallySheet.from_cards(
+        ve2024, table, [first, *([1] * 37)], null=0, blank=0, registered=500, acta_id=table + ".1.0001"
+    )  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def folder(tmp_path: Path, ve2024: Election) -> Path:
+    photos = tmp_path / "photos"
+    (photos / "sub").mkdir(parents=True)
+    a, b = acta(ve2024, "010111043.01", 10), acta(ve2024, "010111043.02", 20)
+    (photos / "a1.jpg").write_bytes(degraded(a, ve2024, seed=1, steps=[]))
+    (photos / "sub" / "a2.jpg").write_bytes(degraded(a, ve2024, seed=2, steps=["blur:1"]))  # same acta, another photo
+    (photos / "b.jpg").write_bytes(degraded(b, ve2024, seed=3, steps=["occlude-qr"]))  # unreadable
+    (photos / "c.jpg").write_bytes(degraded(acta(ve2024, "010111043.01", 11), ve2024, seed=4, steps=[]))  # conflict
+    (photos / "notes.jpg").write_text("not a photo")
+    (photos / "readme.txt").write_text("ignored: not a photo file name")
+    return photos
+
+
+def test_a_folder_is_kept_read_and_reviewed(make_store: Callable[..., Store], folder: Path, ve2024: Election) -> None:
+    store = make_store()
+    paths = photo_files(folder)
+    assert [p.name for p in paths] == ["a1.jpg", "b.jpg", "c.jpg", "notes.jpg", "a2.jpg"]
+    done = import_photos(store, paths, source=Source.WITNESS, submitter="mission", workers=2)
+    assert (done.read, done.review, done.already) == (3, 1, 0)
+    assert done.bad == [(str(folder / "notes.jpg"), "not a readable image (UnidentifiedImageError)")]
+    assert done.conflicts == ["010111043.01"]  # photos of one table with different payloads
+    chosen, conflict = choose_copies(store.columns(), ["witness"])
+    assert chosen.size == 1 and conflict.tolist() == [True]  # a1 and a2 are one copy; c conflicts with it
+    again = import_photos(store, paths, workers=1)
+    assert (again.read, again.review, again.already) == (0, 0, 4)
+    (review,) = ReviewQueue(store).reviews()
+    assert review.filename == "b.jpg" and review.reason and review.status == "open"
+
+
+def test_double_blind_review(make_store: Callable[..., Store], folder: Path, ve2024: Election) -> None:
+    store = make_store()
+    import_photos(store, [folder / "b.jpg"], source=Source.OBSERVER, submitter="mission", workers=1)
+    queue = ReviewQueue(store)
+    (review,) = queue.reviews()
+    assert queue.photo(review.id) == (folder / "b.jpg").read_bytes()
+    right, wrong = to_qr(acta(ve2024, "010111043.02", 20)), to_qr(acta(ve2024, "010111043.02", 21))
+    assert queue.enter(review.id, "Rosa", right).status == "open"
+    with pytest.raises(InputError, match="already entered"):
+        queue.enter(review.id, "Rosa", right)
+    with pytest.raises(CodecError):
+        queue.enter(review.id, "Luis", "not a payload")
+    assert store.columns().ids.size == 0
+    assert queue.enter(review.id, "Luis", wrong).status == "third"  # they disagree: a third decides
+    decided = queue.enter(review.id, "Marta", right)
+    assert (decided.status, decided.payload, decided.entries) == ("agreed", right, 3)
+    cols = store.columns()
+    assert cols.ids.size == 1 and cols.sources.astype(str).tolist() == ["observer"] and cols.candidates[0, 0] == 20 + 12
+    assert queue.reviews() == [] and len(queue.reviews(open_only=False)) == 1
+    with pytest.raises(InputError, match="already decided"):
+        queue.enter(review.id, "Pablo", right)
+
+
+def test_photos_and_review_from_the_command_line(
+    make_store: Callable[..., Store], folder: Path, tmp_path: Path
+) -> None:
+    db, run = make_store().where, CliRunner()
+    imported = run.invoke(app, ["import", str(folder), "--photos", "--workers", "1", "--db", db])
+    said = " ".join(imported.stdout.split())
+    assert imported.exit_code == 0 and "5 photos: 3 read, 1 put up for review" in said and "different payloads" in said
+    assert "b.jpg" in run.invoke(app, ["review", "list", "--db", db]).stdout
+    saved = run.invoke(app, ["review", "photo", "1", "-o", str(tmp_path / "look.jpg"), "--db", db])
+    assert saved.exit_code == 0 and (tmp_path / "look.jpg").read_bytes() == (folder / "b.jpg").read_bytes()
+    payload = "010111043.02.1.0001!" + ",".join(["20", *(["1"] * 37)]) + "!0!0"
+    first = run.invoke(app, ["review", "enter", "1", "--as", "Rosa", "--payload", payload, "--db", db])
+    assert first.exit_code == 0 and "a second reviewer" in first.stdout
+    second = run.invoke(app, ["review", "enter", "1", "--as", "Luis", "--db", db], input=payload + "\n")
+    assert second.exit_code == 0 and "two reviewers agree" in " ".join(second.stdout.split())
+
+
+def test_the_real_photos_as_a_folder(make_store: Callable[..., Store]) -> None:
+    if not IMAGES.is_dir():
+        pytest.skip(
+            "../shared/data/ve2024 not present: the real photos are not in the repository (names, IDs, signatures)"
+        )
+    store = make_store()
+    done = import_photos(store, photo_files(IMAGES), workers=2)
+    assert (done.read, done.review, done.bad, done.conflicts) == (42, 1, [], [])
+    assert store.columns().ids.size == 42
