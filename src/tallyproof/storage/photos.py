@@ -29,7 +29,7 @@ from tallyproof.sheets.sheet import Source
 from tallyproof.storage import schema as s
 from tallyproof.storage.imports import import_data
 from tallyproof.storage.store import Store, now
-from tallyproof.storage.submissions import decode_sheet, photo_type
+from tallyproof.storage.submissions import decode_sheet, keep_photo
 
 __all__ = ["PHOTO_SUFFIXES", "PhotoImport", "Review", "ReviewQueue", "import_photos"]
 
@@ -132,7 +132,7 @@ def _record(store: Store, result: PhotoRead, source: Source, submitter: str | No
         summary.bad.append((result.name, result.reason or ""))
         return
     data = Path(result.name).read_bytes()
-    batch_id = _keep_photo(store, data, Path(result.name).name, source, submitter)
+    batch_id = keep_photo(store, data, Path(result.name).name, source.value, submitter)
     if result.status == "qr" and result.payload is not None:
         copies = import_data(
             store,
@@ -155,29 +155,6 @@ def _record(store: Store, result: PhotoRead, source: Source, submitter: str | No
             )
         )
     summary.review += 1
-
-
-def _keep_photo(store: Store, data: bytes, filename: str, source: Source, submitter: str | None) -> int:
-    with store.write() as conn:
-        _, batch_id = store.next_ids(conn)
-        row = {
-            "id": batch_id,
-            "kind": "photo",
-            "source": source.value,
-            "submitter": submitter,
-            "received_at": now(),
-            "filename": filename,
-            "format": photo_type(data) or "image",
-            "encoding": "binary",
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "size": len(data),
-            "raw": data,
-            "n_accepted": 0,
-            "n_rejected": 0,
-        }
-        conn.execute(insert(s.batches).values(**row))
-        conn.execute(insert(s.photos).values(batch_id=batch_id, media_type=row["format"]))
-    return batch_id
 
 
 def _conflicting_photos(store: Store) -> list[str]:
@@ -244,7 +221,9 @@ class ReviewQueue:
         decode_sheet(payload, self.store.election())  # a transcription must be a well-formed payload
         e = s.review_entries.c
         with self.store.write() as conn:
-            entered = {who: text for who, text in conn.execute(select(e.reviewer, e.payload).where(e.review_id == review_id))}
+            entered = {
+                who: text for who, text in conn.execute(select(e.reviewer, e.payload).where(e.review_id == review_id))
+            }
             if reviewer in entered:
                 raise InputError("this reviewer has already entered this photo", where=f"review {review_id}")
             conn.execute(

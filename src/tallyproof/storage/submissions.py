@@ -159,7 +159,7 @@ class Submissions:
         if photo is None:
             summary = self._copies(account, data, filename)
             return Submitted(account.name, summary.batch_id, None, summary, self._unassigned(account, summary))
-        batch_id = self._photo(account, data, filename, photo)
+        batch_id = keep_photo(self.store, data, filename, account.role, account.name)
         if not payload:
             return Submitted(account.name, batch_id, hashlib.sha256(data).hexdigest())
         summary = self._copies(account, payload.encode("utf-8"), filename + ".payload.txt")
@@ -189,7 +189,8 @@ class Submissions:
     def _refused(self, account: Account, data: bytes, filename: str, reason: str) -> ImportSummary:
         with self.store.write() as conn:
             _, batch_id = self.store.next_ids(conn)
-            row = _batch(batch_id, "submission", account, data, filename, "unknown") | {"n_rejected": 1}
+            row = batch_row(batch_id, "submission", account.role, account.name, data, filename, "unknown")
+            row["n_rejected"] = 1
             conn.execute(insert(s.batches).values(**row))
             conn.execute(
                 insert(s.rejects).values(
@@ -199,13 +200,6 @@ class Submissions:
         summary = ImportSummary(filename, "unknown", "unknown", batch_id=batch_id)
         summary.rejected, summary.problems = 1, [(1, reason)]
         return summary
-
-    def _photo(self, account: Account, data: bytes, filename: str, media_type: str) -> int:
-        with self.store.write() as conn:
-            _, batch_id = self.store.next_ids(conn)
-            conn.execute(insert(s.batches).values(**_batch(batch_id, "photo", account, data, filename, media_type)))
-            conn.execute(insert(s.photos).values(batch_id=batch_id, media_type=media_type))
-        return batch_id
 
     def _unassigned(self, account: Account, summary: ImportSummary) -> list[str]:
         if not account.tables:
@@ -256,13 +250,15 @@ def photo_type(data: bytes) -> str | None:
     return next((kind for magic, kind in PHOTO_TYPES.items() if data.startswith(magic)), None)
 
 
-def _batch(batch_id: int, kind: str, account: Account, data: bytes, filename: str, fmt: str) -> dict[str, Any]:
+def batch_row(
+    batch_id: int, kind: str, source: str, submitter: str | None, data: bytes, filename: str, fmt: str
+) -> dict[str, Any]:
     """A submission's batch row: what was received, byte for byte, from whom and when."""
     return {
         "id": batch_id,
         "kind": kind,
-        "source": account.role,
-        "submitter": account.name,
+        "source": source,
+        "submitter": submitter,
         "received_at": now(),
         "filename": filename,
         "format": fmt,
@@ -273,6 +269,16 @@ def _batch(batch_id: int, kind: str, account: Account, data: bytes, filename: st
         "n_accepted": 0,
         "n_rejected": 0,
     }
+
+
+def keep_photo(store: Store, data: bytes, filename: str, source: str, submitter: str | None) -> int:
+    """Keep a photo as received (a batch of kind ``photo``); returns its batch id."""
+    media = photo_type(data) or "image"
+    with store.write() as conn:
+        _, batch_id = store.next_ids(conn)
+        conn.execute(insert(s.batches).values(**batch_row(batch_id, "photo", source, submitter, data, filename, media)))
+        conn.execute(insert(s.photos).values(batch_id=batch_id, media_type=media))
+    return batch_id
 
 
 def _hash(token: str) -> str:
