@@ -42,6 +42,7 @@ bench: $(BIN)/tallyproof
 	$(BIN)/python bench/bench_core.py --record
 	$(BIN)/python bench/bench_reconcile.py --record
 	$(BIN)/python bench/bench_log.py --record   # needs wrk (apt-get install wrk)
+	$(BIN)/python bench/bench_photos.py --record   # needs libzbar0 (apt-get install libzbar0) and ../shared
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .mypy_cache .ruff_cache
