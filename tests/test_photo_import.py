@@ -107,3 +107,23 @@ def test_the_real_photos_as_a_folder(make_store: Callable[..., Store]) -> None:
     done = import_photos(store, photo_files(IMAGES), workers=2)
     assert (done.read, done.review, done.bad, done.conflicts) == (42, 1, [], [])
     assert store.columns().ids.size == 42
+
+
+def test_photos_read_on_a_dask_cluster(make_store: Callable[..., Store], folder: Path) -> None:
+    """The same reading on a real (local) Dask cluster: two worker processes, photos sent as bytes."""
+    from dask.distributed import LocalCluster
+
+    store = make_store()
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        done = import_photos(store, photo_files(folder), source=Source.WITNESS, dask=cluster.scheduler_address)
+    assert (done.read, done.review, len(done.bad)) == (3, 1, 1) and done.conflicts == ["010111043.01"]
+
+
+def test_an_unreachable_dask_scheduler_is_named(
+    make_store: Callable[..., Store], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tallyproof.storage import photos
+
+    monkeypatch.setattr(photos, "DASK_TIMEOUT", 1)
+    with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
+        import_photos(make_store(), photo_files(folder), dask="tcp://127.0.0.1:9")

@@ -117,6 +117,9 @@ def init(
     )
 
 
+CORES = os.cpu_count() or 1
+
+
 @app.command("import")
 def import_(
     files: Annotated[list[Path], typer.Argument(help="Files of copies: CSV, JSON Lines or QR text.")],
@@ -126,14 +129,16 @@ def import_(
     photos: Annotated[
         bool, typer.Option("--photos", help="FILES are photos of actas, or folders of them: keep, read, review.")
     ] = False,
-    workers: Annotated[int, typer.Option(min=1, help="Processes reading photos (with --photos).")] = os.cpu_count()
-    or 1,
+    workers: Annotated[int, typer.Option(min=1, help="Processes reading photos (with --photos).")] = CORES,
+    dask: Annotated[
+        str | None, typer.Option(help="Read the photos on this Dask cluster (scheduler address), not locally.")
+    ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
     store = Store.sqlite(db)
     if photos:
-        import_photos_command(store, files, source=source, submitter=submitter, workers=workers)
+        import_photos_command(store, files, source=source, submitter=submitter, workers=workers, dask=dask)
         return
     failed = 0
     for path in files:

@@ -434,7 +434,9 @@ def photo_json(r: PhotoRead) -> dict[str, object]:
     }
 
 
-def import_photos_command(store: Store, files: list[Path], *, source: str, submitter: str | None, workers: int) -> None:
+def import_photos_command(
+    store: Store, files: list[Path], *, source: str, submitter: str | None, workers: int, dask: str | None = None
+) -> None:
     """``import --photos``: every photo kept, read on ``workers`` processes, the unread put up for review."""
     paths: list[Path] = []
     for f in files:
@@ -447,6 +449,7 @@ def import_photos_command(store: Store, files: list[Path], *, source: str, submi
             source=Source(source),
             submitter=submitter,
             workers=workers,
+            dask=dask,
             done=lambda n: bar.update(task, completed=n),
         )
     out.print(

@@ -68,10 +68,30 @@ def _read_one(job: tuple[str, Any]) -> PhotoRead:
     return read_photo(data, election, name=name)
 
 
+def _read_sent(job: tuple[str, bytes, Any]) -> PhotoRead:
+    """A photo read on a Dask worker, from the bytes sent with it (workers need not see our files)."""
+    name, data, election = job
+    return read_photo(data, election, name=name)
+
+
+DASK_CHUNK = 256
+"""Photos in flight on a Dask cluster at once (bounds the memory their bytes take)."""
+DASK_TIMEOUT = 20
+"""Seconds to wait for the Dask scheduler to answer."""
+
+
 def read_all(
-    paths: Sequence[Path], election: Any, *, workers: int, done: Callable[[int], None] | None = None
+    paths: Sequence[Path],
+    election: Any,
+    *,
+    workers: int,
+    dask: str | None = None,
+    done: Callable[[int], None] | None = None,
 ) -> list[PhotoRead]:
-    """:func:`read_photo` of every file, on ``workers`` processes (1: in this process), in order."""
+    """:func:`read_photo` of every file, in order: on ``workers`` local processes (1: in this process), or on
+    the Dask cluster at ``dask`` (a scheduler address such as ``tcp://10.0.0.5:8786``)."""
+    if dask is not None:
+        return _read_on_dask(paths, election, dask, done)
     jobs = [(str(p), election) for p in paths]
     results: list[PhotoRead] = []
     if workers <= 1:
@@ -89,6 +109,36 @@ def read_all(
     return results
 
 
+def _read_on_dask(
+    paths: Sequence[Path], election: Any, address: str, done: Callable[[int], None] | None
+) -> list[PhotoRead]:
+    from dask import distributed
+
+    connect: Any = distributed.Client  # untyped library
+    results: list[PhotoRead] = []
+    try:
+        client: Any = connect(address, timeout=DASK_TIMEOUT)
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler: {exc}", where="--dask") from exc
+    with client:
+        for start in range(0, len(paths), DASK_CHUNK):
+            part = paths[start : start + DASK_CHUNK]
+            jobs = [(str(p), _bytes_or_empty(p), election) for p in part]
+            ready = [j for j in jobs if j[1]]
+            read = iter(client.gather(client.map(_read_sent, ready, pure=False)))
+            results += [next(read) if data else _read_one((name, election)) for name, data, _ in jobs]
+            if done:
+                done(len(results))
+    return results
+
+
+def _bytes_or_empty(path: Path) -> bytes:
+    try:
+        return path.read_bytes() if path.stat().st_size <= MAX_BYTES else b""
+    except OSError:
+        return b""
+
+
 def import_photos(
     store: Store,
     paths: Sequence[Path],
@@ -96,9 +146,10 @@ def import_photos(
     source: Source = Source.WITNESS,
     submitter: str | None = None,
     workers: int = 1,
+    dask: str | None = None,
     done: Callable[[int], None] | None = None,
 ) -> PhotoImport:
-    """Keep, read and import every photo (see the module docstring)."""
+    """Keep, read and import every photo (see the module docstring); ``dask``: read on that cluster."""
     summary = PhotoImport()
     known = _known_photos(store)
     fresh = []
@@ -109,7 +160,7 @@ def import_photos(
         else:
             fresh.append(path)
             known.add(digest)
-    for result in read_all(fresh, store.election(), workers=workers, done=done):
+    for result in read_all(fresh, store.election(), workers=workers, dask=dask, done=done):
         _record(store, result, source, submitter, summary)
     summary.conflicts = _conflicting_photos(store)
     return summary
