@@ -80,7 +80,7 @@ class Tally:
 
 def ours(election: object) -> Callable[[bytes, str], str | None]:
     def reader(data: bytes, name: str) -> str | None:
-        result = read_photo(data, election, name=name)  # type: ignore[arg-type]
+        result = read_photo(data, election, name=name, ocr=False)  # type: ignore[arg-type]
         return result.payload if result.status == "qr" else None
 
     return reader

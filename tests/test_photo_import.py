@@ -46,13 +46,13 @@ def test_a_folder_is_kept_read_and_reviewed(make_store: Callable[..., Store], fo
     store = make_store()
     paths = photo_files(folder)
     assert [p.name for p in paths] == ["a1.jpg", "b.jpg", "c.jpg", "notes.jpg", "a2.jpg"]
-    done = import_photos(store, paths, source=Source.WITNESS, submitter="mission", workers=2)
+    done = import_photos(store, paths, source=Source.WITNESS, submitter="mission", workers=2, ocr=False)
     assert (done.read, done.review, done.already) == (3, 1, 0)
     assert done.bad == [(str(folder / "notes.jpg"), "not a readable image (UnidentifiedImageError)")]
     assert done.conflicts == ["010111043.01"]  # photos of one table with different payloads
     chosen, conflict = choose_copies(store.columns(), ["witness"])
     assert chosen.size == 1 and conflict.tolist() == [True]  # a1 and a2 are one copy; c conflicts with it
-    again = import_photos(store, paths, workers=1)
+    again = import_photos(store, paths, workers=1, ocr=False)
     assert (again.read, again.review, again.already) == (0, 0, 4)
     (review,) = ReviewQueue(store).reviews()
     assert review.filename == "b.jpg" and review.reason and review.status == "open"
@@ -60,7 +60,7 @@ def test_a_folder_is_kept_read_and_reviewed(make_store: Callable[..., Store], fo
 
 def test_double_blind_review(make_store: Callable[..., Store], folder: Path, ve2024: Election) -> None:
     store = make_store()
-    import_photos(store, [folder / "b.jpg"], source=Source.OBSERVER, submitter="mission", workers=1)
+    import_photos(store, [folder / "b.jpg"], source=Source.OBSERVER, submitter="mission", workers=1, ocr=False)
     queue = ReviewQueue(store)
     (review,) = queue.reviews()
     assert queue.photo(review.id) == (folder / "b.jpg").read_bytes()
@@ -85,7 +85,7 @@ def test_photos_and_review_from_the_command_line(
     make_store: Callable[..., Store], folder: Path, tmp_path: Path
 ) -> None:
     db, run = make_store().where, CliRunner()
-    imported = run.invoke(app, ["import", str(folder), "--photos", "--workers", "1", "--db", db])
+    imported = run.invoke(app, ["import", str(folder), "--photos", "--workers", "1", "--no-ocr", "--db", db])
     said = " ".join(imported.stdout.split())
     assert imported.exit_code == 0 and "5 photos: 3 read, 1 put up for review" in said and "different payloads" in said
     assert "b.jpg" in run.invoke(app, ["review", "list", "--db", db]).stdout
@@ -104,7 +104,7 @@ def test_the_real_photos_as_a_folder(make_store: Callable[..., Store]) -> None:
             "../shared/data/ve2024 not present: the real photos are not in the repository (names, IDs, signatures)"
         )
     store = make_store()
-    done = import_photos(store, photo_files(IMAGES), workers=2)
+    done = import_photos(store, photo_files(IMAGES), workers=2, ocr=False)
     assert (done.read, done.review, done.bad, done.conflicts) == (42, 1, [], [])
     assert store.columns().ids.size == 42
 
@@ -115,7 +115,9 @@ def test_photos_read_on_a_dask_cluster(make_store: Callable[..., Store], folder:
 
     store = make_store()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
-        done = import_photos(store, photo_files(folder), source=Source.WITNESS, dask=cluster.scheduler_address)
+        done = import_photos(
+            store, photo_files(folder), source=Source.WITNESS, dask=cluster.scheduler_address, ocr=False
+        )
     assert (done.read, done.review, len(done.bad)) == (3, 1, 1) and done.conflicts == ["010111043.01"]
 
 
@@ -126,4 +128,4 @@ def test_an_unreachable_dask_scheduler_is_named(
 
     monkeypatch.setattr(photos, "DASK_TIMEOUT", 1)
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
-        import_photos(make_store(), photo_files(folder), dask="tcp://127.0.0.1:9")
+        import_photos(make_store(), photo_files(folder), dask="tcp://127.0.0.1:9", ocr=False)

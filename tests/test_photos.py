@@ -49,17 +49,17 @@ def test_a_clean_qr_is_read_at_the_first_step(ve2024: Election) -> None:
 
 
 def test_a_qr_that_is_not_a_tally_sheet_goes_to_review(ve2024: Election) -> None:
-    result = read_photo(photo_of("https://example.org/not-an-acta"), ve2024, name="b.jpg")
+    result = read_photo(photo_of("https://example.org/not-an-acta"), ve2024, name="b.jpg", ocr=False)
     assert result.status == "review" and result.sheet is None
     assert "does not hold a tally sheet" in (result.reason or "") and len(result.attempts) == len(read.CASCADE)
 
 
 def test_a_sheet_that_fails_its_checks_or_the_expected_table_goes_to_review(ve2024: Election) -> None:
     payload = to_qr(sheet(ve2024))
-    other = read_photo(photo_of(payload), ve2024, name="c.jpg", expected_table="010111043.02")
+    other = read_photo(photo_of(payload), ve2024, name="c.jpg", expected_table="010111043.02", ocr=False)
     assert other.status == "review" and "sent for table 010111043.02" in (other.reason or "")
     negative = payload.replace("!0!0", "!-4!0")
-    assert read_photo(photo_of(negative), ve2024, name="d.jpg").status == "review"
+    assert read_photo(photo_of(negative), ve2024, name="d.jpg", ocr=False).status == "review"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_read_from_the_command_line(ve2024: Election, tmp_path: Path) -> None:
     good, bad = tmp_path / "good.jpg", tmp_path / "bad.jpg"
     good.write_bytes(photo_of(to_qr(sheet(ve2024))))
     bad.write_bytes(b"nothing")
-    result = CliRunner().invoke(app, ["read", str(good), str(bad), "--format", "json"])
+    result = CliRunner().invoke(app, ["read", str(good), str(bad), "--format", "json", "--no-ocr"])
     assert result.exit_code == 0, result.output
     first, second = json.loads(result.stdout)
     assert (first["status"], first["table"], second["status"]) == ("qr", TABLE, "bad-file")
@@ -106,7 +106,9 @@ def test_the_real_sample(ve2024: Election) -> None:
             "../shared/data/ve2024 not present: the real photos are not in the repository (names, IDs, signatures)"
         )
     rows = list(csv.DictReader(io.StringIO(MANIFEST.read_text(encoding="utf-8"))))
-    results = {r["file"]: read_photo((IMAGES / r["file"]).read_bytes(), ve2024, name=r["file"]) for r in rows}
+    results = {
+        r["file"]: read_photo((IMAGES / r["file"]).read_bytes(), ve2024, name=r["file"], ocr=False) for r in rows
+    }
     for r in rows:
         got = results[r["file"]]
         if got.status == "qr":
@@ -135,7 +137,7 @@ def test_the_cascade_reads_degraded_synthetic_actas(ve2024: Election, steps: lis
     full = TallySheet.from_cards(
         ve2024, TABLE, list(acta.cards or ()), null=0, blank=0, registered=500, acta_id=acta.acta_id
     )  # type: ignore[arg-type]
-    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg")
+    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg", ocr=False)
     assert result.status == "qr" and result.payload == to_qr(full)
 
 
@@ -150,7 +152,7 @@ def test_nothing_wrong_is_ever_accepted(ve2024: Election, steps: list[str], seed
     full = TallySheet.from_cards(
         ve2024, TABLE, [seed + 3, *([1] * 37)], null=0, blank=0, registered=500, acta_id=TABLE + ".1.0001"
     )  # type: ignore[arg-type]
-    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg")
+    result = read_photo(degraded(full, ve2024, seed=seed, steps=steps), ve2024, name="synthetic.jpg", ocr=False)
     if result.status == "qr":
         assert result.payload == to_qr(full)
     else:

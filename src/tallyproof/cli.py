@@ -133,12 +133,15 @@ def import_(
     dask: Annotated[
         str | None, typer.Option(help="Read the photos on this Dask cluster (scheduler address), not locally.")
     ] = None,
+    ocr: Annotated[
+        bool, typer.Option(help="Read the printed counts (Tesseract) of photos without a readable QR, for review.")
+    ] = True,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
     store = Store.sqlite(db)
     if photos:
-        import_photos_command(store, files, source=source, submitter=submitter, workers=workers, dask=dask)
+        import_photos_command(store, files, source=source, submitter=submitter, workers=workers, dask=dask, ocr=ocr)
         return
     failed = 0
     for path in files:

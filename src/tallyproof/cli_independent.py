@@ -383,6 +383,7 @@ def read_command(
     photos: Annotated[list[Path], typer.Argument(help="Photos of actas (JPEG, PNG, TIFF).")],
     election: Annotated[str, typer.Option(help="Election definition: a built-in name or a TOML file.")] = "ve2024",
     table: Annotated[str | None, typer.Option(help="The table the photos are expected to be of, if known.")] = None,
+    ocr: Annotated[bool, typer.Option(help="Read the printed counts (Tesseract) when no QR is readable.")] = True,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Read the QR code of acta photos through a cascade of repairs; what cannot be read goes to review."""
@@ -393,7 +394,7 @@ def read_command(
     with progress("Reading photos") as bar:
         task = bar.add_task("read", total=len(photos))
         for path in photos:
-            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=table))
+            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=table, ocr=ocr))
             bar.advance(task)
     if fmt == "json":
         out.print_json(json.dumps([photo_json(r) for r in results], ensure_ascii=False))
@@ -428,6 +429,14 @@ def photo_json(r: PhotoRead) -> dict[str, object]:
         "step": r.step,
         "reason": r.reason,
         "warnings": list(r.warnings),
+        "ocr": None
+        if r.ocr is None
+        else {
+            "acta_id": r.ocr.acta_id,
+            "counts": list(r.ocr.counts),
+            "confirmed": r.ocr.confirmed,
+            "confidence": r.ocr.confidence,
+        },
         "attempts": [
             {"step": a.step, "found": a.found, "problem": a.problem, "seconds": round(a.seconds, 4)} for a in r.attempts
         ],
@@ -435,7 +444,14 @@ def photo_json(r: PhotoRead) -> dict[str, object]:
 
 
 def import_photos_command(
-    store: Store, files: list[Path], *, source: str, submitter: str | None, workers: int, dask: str | None = None
+    store: Store,
+    files: list[Path],
+    *,
+    source: str,
+    submitter: str | None,
+    workers: int,
+    dask: str | None = None,
+    ocr: bool = True,
 ) -> None:
     """``import --photos``: every photo kept, read on ``workers`` processes, the unread put up for review."""
     paths: list[Path] = []
@@ -450,6 +466,7 @@ def import_photos_command(
             submitter=submitter,
             workers=workers,
             dask=dask,
+            ocr=ocr,
             done=lambda n: bar.update(task, completed=n),
         )
     out.print(

@@ -32,6 +32,8 @@ from scipy import ndimage
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, TallyproofError
+from tallyproof.photos import ocr as printed_text
+from tallyproof.photos.ocr import OcrRead
 from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import Severity, TallySheet, check
 from tallyproof.sheets.signed import SignedSheet
@@ -74,6 +76,9 @@ class PhotoRead:
     reason: str | None = None
     warnings: tuple[str, ...] = field(default=())
     """Findings of the checks that do not refuse the sheet (e.g. counts above registered voters)."""
+    ocr: OcrRead | None = None
+    """What the printed text said, when no QR could be read and Tesseract is installed: a suggestion for
+    review, never a value accepted."""
 
 
 Step = tuple[str, Callable[[Image.Image], Image.Image]]
@@ -167,8 +172,11 @@ def load_image(data: bytes, *, name: str) -> Image.Image:
     return ImageOps.exif_transpose(img).convert("L")
 
 
-def read_photo(data: bytes, election: Election, *, name: str, expected_table: str | None = None) -> PhotoRead:
-    """Find, decode and check the acta's QR code (see the module docstring)."""
+def read_photo(
+    data: bytes, election: Election, *, name: str, expected_table: str | None = None, ocr: bool = True
+) -> PhotoRead:
+    """Find, decode and check the acta's QR code (see the module docstring); when none is acceptable and
+    ``ocr`` is on and Tesseract installed, read the printed counts as a suggestion for review."""
     digest = hashlib.sha256(data).hexdigest()
     try:
         img = load_image(data, name=name)
@@ -181,8 +189,14 @@ def read_photo(data: bytes, election: Election, *, name: str, expected_table: st
         attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
         if sheet is not None and found is not None:
             return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes)
-    last = next((a.problem for a in reversed(attempts) if a.found is not None), "no QR code found by any step")
-    return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last)
+    last: str = next((a.problem for a in reversed(attempts) if a.problem and a.found), "no QR code found by any step")
+    printed = printed_text.parse(printed_text.read_text(img), election) if ocr and printed_text.available() else None
+    if printed is not None:
+        last += (
+            f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
+            f"words (confidence {printed.confidence:.0%}): a suggestion for the reviewers"
+        )
+    return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last, ocr=printed)
 
 
 def _try(

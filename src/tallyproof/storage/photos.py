@@ -57,21 +57,21 @@ def photo_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
-def _read_one(job: tuple[str, Any]) -> PhotoRead:
-    name, election = job
+def _read_one(job: tuple[str, Any, bool]) -> PhotoRead:
+    name, election, ocr = job
     try:
         data = Path(name).read_bytes() if Path(name).stat().st_size <= MAX_BYTES else b""
     except OSError as exc:
         return PhotoRead(name, "", "bad-file", reason=f"cannot read: {exc.strerror}")
     if not data:
         return PhotoRead(name, "", "bad-file", reason=f"more than the {MAX_BYTES:,} bytes a photo may have")
-    return read_photo(data, election, name=name)
+    return read_photo(data, election, name=name, ocr=ocr)
 
 
-def _read_sent(job: tuple[str, bytes, Any]) -> PhotoRead:
+def _read_sent(job: tuple[str, bytes, Any, bool]) -> PhotoRead:
     """A photo read on a Dask worker, from the bytes sent with it (workers need not see our files)."""
-    name, data, election = job
-    return read_photo(data, election, name=name)
+    name, data, election, ocr = job
+    return read_photo(data, election, name=name, ocr=ocr)
 
 
 DASK_CHUNK = 256
@@ -86,13 +86,14 @@ def read_all(
     *,
     workers: int,
     dask: str | None = None,
+    ocr: bool = True,
     done: Callable[[int], None] | None = None,
 ) -> list[PhotoRead]:
     """:func:`read_photo` of every file, in order: on ``workers`` local processes (1: in this process), or on
     the Dask cluster at ``dask`` (a scheduler address such as ``tcp://10.0.0.5:8786``)."""
     if dask is not None:
-        return _read_on_dask(paths, election, dask, done)
-    jobs = [(str(p), election) for p in paths]
+        return _read_on_dask(paths, election, dask, ocr, done)
+    jobs = [(str(p), election, ocr) for p in paths]
     results: list[PhotoRead] = []
     if workers <= 1:
         mapped: Iterable[PhotoRead] = map(_read_one, jobs)
@@ -110,7 +111,7 @@ def read_all(
 
 
 def _read_on_dask(
-    paths: Sequence[Path], election: Any, address: str, done: Callable[[int], None] | None
+    paths: Sequence[Path], election: Any, address: str, ocr: bool, done: Callable[[int], None] | None
 ) -> list[PhotoRead]:
     from dask import distributed
 
@@ -123,10 +124,10 @@ def _read_on_dask(
     with client:
         for start in range(0, len(paths), DASK_CHUNK):
             part = paths[start : start + DASK_CHUNK]
-            jobs = [(str(p), _bytes_or_empty(p), election) for p in part]
+            jobs = [(str(p), _bytes_or_empty(p), election, ocr) for p in part]
             ready = [j for j in jobs if j[1]]
             read = iter(client.gather(client.map(_read_sent, ready, pure=False)))
-            results += [next(read) if data else _read_one((name, election)) for name, data, _ in jobs]
+            results += [next(read) if data else _read_one((name, election, ocr)) for name, data, *_ in jobs]
             if done:
                 done(len(results))
     return results
@@ -147,6 +148,7 @@ def import_photos(
     submitter: str | None = None,
     workers: int = 1,
     dask: str | None = None,
+    ocr: bool = True,
     done: Callable[[int], None] | None = None,
 ) -> PhotoImport:
     """Keep, read and import every photo (see the module docstring); ``dask``: read on that cluster."""
@@ -160,7 +162,7 @@ def import_photos(
         else:
             fresh.append(path)
             known.add(digest)
-    for result in read_all(fresh, store.election(), workers=workers, dask=dask, done=done):
+    for result in read_all(fresh, store.election(), workers=workers, dask=dask, ocr=ocr, done=done):
         _record(store, result, source, submitter, summary)
     summary.conflicts = _conflicting_photos(store)
     return summary
@@ -199,12 +201,10 @@ def _record(store: Store, result: PhotoRead, source: Source, submitter: str | No
             )
         summary.read += 1
         return
+    suggestion = result.ocr.payload(store.election()) if result.ocr is not None else None
     with store.write() as conn:
-        conn.execute(
-            insert(s.reviews).values(
-                photo_batch_id=batch_id, reason=result.reason or "", created_at=now(), status="open"
-            )
-        )
+        row = {"photo_batch_id": batch_id, "reason": result.reason or "", "suggestion": suggestion}
+        conn.execute(insert(s.reviews).values(**row, created_at=now(), status="open"))
     summary.review += 1
 
 

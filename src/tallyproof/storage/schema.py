@@ -261,6 +261,7 @@ reviews = Table(
     Column("id", Integer, primary_key=True),
     Column("photo_batch_id", Integer, nullable=False, unique=True),  # the photo (batches.id)
     Column("reason", Text, nullable=False),  # why no reader's value was accepted
+    Column("suggestion", Text),  # what OCR read, as a payload: never counted, not shown to reviewers
     Column("created_at", String(40), nullable=False),
     Column("status", String(16), nullable=False),  # open | third | agreed
     Column("payload", Text),  # the agreed transcription

@@ -1,0 +1,116 @@
+"""Reading the printed acta when no QR code can be read: Tesseract, and a cross-check of every count.
+
+A Venezuelan acta prints, for each party card in ballot order, its acronym, its code, the votes in
+digits and the same votes spelt digit by digit ("Cero, Uno, Uno, Dos" for 112). :func:`read_text`
+runs Tesseract (Debian packages ``tesseract-ocr`` and ``tesseract-ocr-spa``; optional: without them the
+rest of tallyproof works and photos without a readable QR go to review as before) on the top of the
+strip, and :func:`parse` finds the acta id and the card lines. A count is *confirmed* when its digits
+and its words agree; where only the words are legible, the words are taken and the count is not
+confirmed. The result is a suggestion with a confidence (the share of confirmed counts): it never
+overrides a QR code or an official value, and it always goes to review.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from PIL import Image
+
+from tallyproof.election import Election
+
+__all__ = ["OcrRead", "available", "parse", "read_text"]
+
+TOP = 0.6
+"""Share of the strip, from the top, read by OCR (the counts and the summary; not the signatures)."""
+DIGITS = {
+    "cero": 0,
+    "uno": 1,
+    "dos": 2,
+    "tres": 3,
+    "cuatro": 4,
+    "cinco": 5,
+    "seis": 6,
+    "siete": 7,
+    "ocho": 8,
+    "nueve": 9,
+}
+_WORD = "(?:" + "|".join(DIGITS) + ")"
+_CARD = re.compile(rf"(?P<code>\S+)\s+(?P<votes>\S+)\s+(?P<words>{_WORD}(?:[\s,.;]+{_WORD})*)[\s.,]*$", re.IGNORECASE)
+_ACTA = re.compile(r"\b(\d{9}\.\d{2}\.\d\.\d{4})\b")
+
+
+@dataclass(frozen=True, slots=True)
+class OcrRead:
+    acta_id: str | None
+    counts: tuple[int | None, ...]
+    """Per card line found, in order: the count (None where neither digits nor words are legible)."""
+    confirmed: int
+    """Counts whose digits and words agree."""
+    codes_matching: int
+    """Card lines whose printed code is the election's code for the card at that position."""
+
+    @property
+    def confidence(self) -> float:
+        return self.confirmed / len(self.counts) if self.counts else 0.0
+
+    def payload(self, election: Election) -> str | None:
+        """A QR payload of what was read (null and blank votes 0), if every card's count was read."""
+        if self.acta_id is None or len(self.counts) != len(election.cards) or None in self.counts:
+            return None
+        return f"{self.acta_id}!{','.join(str(c) for c in self.counts)}!0!0"
+
+
+def available() -> bool:
+    """Whether Tesseract with its Spanish model is installed."""
+    return shutil.which("tesseract") is not None
+
+
+def read_text(img: Image.Image) -> str:
+    """Tesseract's text of the top of the strip (Spanish model, one column of lines)."""
+    top = img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
+    png = io.BytesIO()
+    top.save(png, format="PNG")
+    done = subprocess.run(
+        ["tesseract", "stdin", "stdout", "-l", "spa", "--psm", "4"],
+        input=png.getvalue(),
+        capture_output=True,
+        timeout=120,
+    )
+    return done.stdout.decode("utf-8", "replace")
+
+
+def parse(text: str, election: Election) -> OcrRead:
+    """The acta id and the card lines of an acta's text (see the module docstring)."""
+    acta = _ACTA.search(text)
+    counts: list[int | None] = []
+    confirmed = matching = 0
+    lines = text.splitlines()
+    header = next((i for i, line in enumerate(lines) if "sigla" in line.lower()), -1)
+    for line in lines[header + 1 :]:  # the card lines follow the header "Cand. Sigla Código NRO. Letras"
+        found = _CARD.search(line.strip())
+        if not found or len(counts) >= len(election.cards):
+            continue
+        words = _spelt(found["words"])
+        digits = _number(found["votes"])
+        confirmed += digits is not None and digits == words
+        card = election.cards[len(counts)]
+        matching += card.code is not None and _number(found["code"]) == card.code
+        counts.append(words if words is not None else digits)
+    return OcrRead(acta[1] if acta else None, tuple(counts), confirmed, matching)
+
+
+def _spelt(words: str) -> int | None:
+    """``"Cero, Uno, Uno, Dos"`` → 112."""
+    tokens = [t.lower() for t in re.split(r"[\s,.;]+", words) if t]
+    if not tokens or any(t not in DIGITS for t in tokens):
+        return None
+    return int("".join(str(DIGITS[t]) for t in tokens))
+
+
+def _number(text: str) -> int | None:
+    cleaned = text.strip(".,;|")
+    return int(cleaned) if cleaned.isdigit() else None
