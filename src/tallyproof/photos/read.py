@@ -38,7 +38,17 @@ from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import Severity, TallySheet, check
 from tallyproof.sheets.signed import SignedSheet
 
-__all__ = ["CASCADE", "MAX_BYTES", "MAX_PIXELS", "Attempt", "PhotoError", "PhotoRead", "load_image", "read_photo"]
+__all__ = [
+    "CASCADE",
+    "MAX_BYTES",
+    "MAX_PIXELS",
+    "Attempt",
+    "PhotoError",
+    "PhotoRead",
+    "load_image",
+    "read_photo",
+    "review_image",
+]
 
 MAX_BYTES = 50 * 2**20
 """Largest photo file read (real actas are 0.1–3 MB)."""
@@ -224,3 +234,15 @@ def _decode(text: str, election: Election) -> TallySheet:
     if looks_like_qr(text.strip()):
         return from_qr(text.strip(), election)
     return SignedSheet.from_text(text.strip(), election).sheet
+
+
+def review_image(data: bytes, *, width: int = 480) -> bytes:
+    """The part of an acta photo a reviewer needs (the counts and the QR; not the signatures below the
+    counts when the strip is long), as a PNG ``width`` pixels wide, for the review page."""
+    img = load_image(data, name="photo")
+    if img.height > 2 * img.width:
+        img = img.crop((0, 0, img.width, int(img.height * 0.6)))
+    img = img.resize((width, max(1, img.height * width // img.width)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, format="PNG", optimize=True)
+    return out.getvalue()

@@ -28,9 +28,11 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from tallyproof.errors import AccessError, InputError, TallyproofError, UnknownError
 from tallyproof.ledger.checkpoint import Checkpoint
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
-from tallyproof.server.pages import check_page, page
+from tallyproof.photos.read import review_image
+from tallyproof.server.pages import check_page, page, review_list_page, review_page
 from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
+from tallyproof.storage.photos import ReviewQueue
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import Account, Submissions, check_copy
 
@@ -63,6 +65,7 @@ def create_app(store: Store, log_key: PrivateKey) -> _FastPath:
     _log_routes(app, ledger, log_key)
     _table_routes(app, ledger)
     _witness_routes(app, store)
+    _review_routes(app, store)
     return _FastPath(app, transmissions)
 
 
@@ -376,3 +379,55 @@ def _witness_routes(app: FastAPI, store: Store) -> None:
         except TallyproofError as exc:
             return HTMLResponse(check_page(error=str(exc), payload=payload), status_code=exc.http_status)
         return HTMLResponse(check_page(result=result, payload=payload))
+
+
+async def _form(request: Request) -> dict[str, str]:
+    body = await _body(request, MAX_BODY)
+    fields = urllib.parse.parse_qs((body or b"").decode("utf-8", "replace"))
+    return {k: v[0] for k, v in fields.items()}
+
+
+def _review_routes(app: FastAPI, store: Store) -> None:
+    """The review queue for people (any account's token): the photos show poll workers' names and
+    signatures, so nothing here is served without a token."""
+    subs, queue = Submissions(store), ReviewQueue(store)
+
+    def listing(token: str, error: str | None = None) -> str:
+        return review_list_page(token, [(r.id, r.filename, r.reason) for r in queue.reviews()], error=error)
+
+    @app.get("/review", response_class=HTMLResponse, summary="Photos to review (asks for your token)")
+    def review_home() -> str:
+        return listing("")
+
+    @app.post("/review", response_class=HTMLResponse, include_in_schema=False)
+    async def review_queue(request: Request) -> HTMLResponse:
+        token = (await _form(request)).get("token", "")
+        try:
+            subs.authenticate(token)
+        except TallyproofError as exc:
+            return HTMLResponse(listing("", str(exc)), status_code=exc.http_status)
+        return HTMLResponse(listing(token))
+
+    @app.post("/review/{review_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def review_one(review_id: int, request: Request) -> HTMLResponse:
+        token = (await _form(request)).get("token", "")
+        try:
+            subs.authenticate(token)
+            return HTMLResponse(review_page(token, review_id, review_image(queue.photo(review_id))))
+        except TallyproofError as exc:
+            return HTMLResponse(listing("", str(exc)), status_code=exc.http_status)
+
+    @app.post("/review/{review_id}/enter", response_class=HTMLResponse, include_in_schema=False)
+    async def review_enter(review_id: int, request: Request) -> HTMLResponse:
+        form = await _form(request)
+        try:
+            account = subs.authenticate(form.get("token", ""))
+            decided = queue.enter(review_id, account.name, form.get("payload", ""))
+        except TallyproofError as exc:
+            return HTMLResponse(listing(form.get("token", ""), str(exc)), status_code=exc.http_status)
+        said = {
+            "open": "Recorded: a second reviewer must enter it too.",
+            "third": "Recorded: it does not agree with the other entry; a third reviewer decides.",
+            "agreed": "Recorded: two reviewers agree; the copy is counted.",
+        }
+        return HTMLResponse(listing(form["token"], said[decided.status]))

@@ -6,7 +6,7 @@ import html
 
 from tallyproof.storage.submissions import CopyCheck
 
-__all__ = ["STYLE", "check_page", "page"]
+__all__ = ["STYLE", "check_page", "page", "review_list_page", "review_page"]
 
 STYLE = (
     "body{font-family:sans-serif;max-width:50em;margin:1em auto;padding:0 1em;line-height:1.4}"
@@ -61,3 +61,50 @@ def _answer(c: CopyCheck) -> str:
         proof += f"<p>Inclusion proof:</p><pre>{html.escape(chr(10).join(c.proof))}</pre>"
         proof += f"<p>Signed checkpoint:</p><pre>{html.escape(c.checkpoint)}</pre>"
     return head + diff + proof + f"<p>Recorded as submission {c.submission}.</p>"
+
+
+def review_list_page(token: str, reviews: list[tuple[int, str, str]], *, error: str | None = None) -> str:
+    """Photos waiting for people: each opens a form beside its image (the token travels in the forms)."""
+    parts = ["<h1>Photos to review</h1>"]
+    if error:
+        parts.append(f"<p class=bad><strong>{html.escape(error)}</strong></p>")
+    if not token:
+        parts.append(_token_form("/review", "Show the queue"))
+        return page("Photos to review", "".join(parts))
+    for review_id, filename, reason in reviews:
+        parts.append(
+            f"<form method=post action=/review/{review_id}><input type=hidden name=token value='{html.escape(token)}'>"
+            f"<button type=submit>Review {review_id}: {html.escape(filename)}</button>"
+            f"<p>{html.escape(reason)}</p></form>"
+        )
+    if not reviews:
+        parts.append("<p>Nothing to review.</p>")
+    return page("Photos to review", "".join(parts))
+
+
+def review_page(token: str, review_id: int, image_png: bytes, *, said: str | None = None) -> str:
+    """One photo, its counts beside the field for the transcription; nobody else's entry is shown."""
+    import base64
+
+    picture = base64.b64encode(image_png).decode("ascii")
+    note = f"<p><strong>{html.escape(said)}</strong></p>" if said else ""
+    form = (
+        f"<form method=post action=/review/{review_id}/enter><input type=hidden name=token value='{html.escape(token)}'>"
+        "<label>What the acta says, as a QR payload (acta id!38 counts!null!blank)"
+        "<textarea name=payload rows=4 required></textarea></label><button type=submit>Enter</button></form>"
+    )
+    body = (
+        f"<h1>Review {review_id}</h1>{note}<div style='display:flex;flex-wrap:wrap;gap:1em'>"
+        f"<img alt='the acta' style='max-width:100%;width:24em' src='data:image/png;base64,{picture}'>"
+        f"<div style='flex:1;min-width:16em'>{form}<p>Your entry counts only when a second reviewer, who does not see "
+        "it, enters the same.</p></div></div>"
+    )
+    return page(f"Review {review_id}", body)
+
+
+def _token_form(action: str, label: str) -> str:
+    return (
+        f"<form method=post action={action}>"
+        "<label>Your API token<input name=token type=password autocomplete=current-password required></label>"
+        f"<button type=submit>{html.escape(label)}</button></form>"
+    )
