@@ -129,3 +129,21 @@ def test_an_unreachable_dask_scheduler_is_named(
     monkeypatch.setattr(photos, "DASK_TIMEOUT", 1)
     with pytest.raises(InputError, match="cannot reach the Dask scheduler"):
         import_photos(make_store(), photo_files(folder), dask="tcp://127.0.0.1:9", ocr=False)
+
+
+def test_a_file_name_that_names_another_table_sends_the_photo_to_review(
+    make_store: Callable[..., Store], tmp_path: Path, ve2024: Election
+) -> None:
+    from tallyproof.photos.read import table_in_name
+
+    assert table_in_name("x/010111043_01_acta.png", ve2024) == "010111043.01"
+    assert table_in_name("637933_329296_0476Acta0120.jpg", ve2024) is None  # real names carry no table id
+    right, wrong = tmp_path / "010111043.01.jpg", tmp_path / "010111043.02.jpg"
+    data = degraded(acta(ve2024, "010111043.01", 10), ve2024, seed=1, steps=[])
+    right.write_bytes(data)
+    wrong.write_bytes(data + b"\\0")  # another file, the same acta
+    store = make_store()
+    done = import_photos(store, [right, wrong], workers=1, ocr=False)
+    assert (done.read, done.review) == (1, 1)
+    (review,) = ReviewQueue(store).reviews()
+    assert review.filename == "010111043.02.jpg" and "sent for table 010111043.02" in review.reason

@@ -20,7 +20,7 @@ from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference, progr
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
-from tallyproof.photos.read import PhotoRead, read_photo
+from tallyproof.photos.read import PhotoRead, read_photo, table_in_name
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
 from tallyproof.sheets.copies import compare_copies
@@ -382,7 +382,9 @@ def _commands(db: Path, announcement: Path | None, copies: str, consensus: int) 
 def read_command(
     photos: Annotated[list[Path], typer.Argument(help="Photos of actas (JPEG, PNG, TIFF).")],
     election: Annotated[str, typer.Option(help="Election definition: a built-in name or a TOML file.")] = "ve2024",
-    table: Annotated[str | None, typer.Option(help="The table the photos are expected to be of, if known.")] = None,
+    table: Annotated[
+        str | None, typer.Option(help="The table the photos are of (else: the table id in a file name, if any).")
+    ] = None,
     ocr: Annotated[bool, typer.Option(help="Read the printed counts (Tesseract) when no QR is readable.")] = True,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
@@ -394,7 +396,8 @@ def read_command(
     with progress("Reading photos") as bar:
         task = bar.add_task("read", total=len(photos))
         for path in photos:
-            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=table, ocr=ocr))
+            expected = table or table_in_name(str(path), definition)
+            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=expected, ocr=ocr))
             bar.advance(task)
     if fmt == "json":
         out.print_json(json.dumps([photo_json(r) for r in results], ensure_ascii=False))

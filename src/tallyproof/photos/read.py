@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import zxingcpp
@@ -48,6 +50,7 @@ __all__ = [
     "load_image",
     "read_photo",
     "review_image",
+    "table_in_name",
 ]
 
 MAX_BYTES = 50 * 2**20
@@ -246,3 +249,15 @@ def review_image(data: bytes, *, width: int = 480) -> bytes:
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
     return out.getvalue()
+
+
+def table_in_name(name: str, election: Election) -> str | None:
+    """The table id a photo's file name carries (``010111043.01.jpg``, ``010111043_01_acta.png``), if
+    exactly one: the acta read from it must be of that table, or the photo goes to review."""
+    stem = Path(name).stem
+    pattern = election.geography.pattern.pattern.removeprefix("^").removesuffix("$")
+    found = {
+        m.group(0) for text in (stem, stem.replace("_", ".").replace("-", ".")) for m in re.finditer(pattern, text)
+    }
+    tables = {t for t in found if election.geography.pattern.fullmatch(t)}
+    return tables.pop() if len(tables) == 1 else None

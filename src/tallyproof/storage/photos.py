@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from tallyproof.errors import InputError, UnknownError
-from tallyproof.photos.read import MAX_BYTES, PhotoRead, read_photo
+from tallyproof.photos.read import MAX_BYTES, PhotoRead, read_photo, table_in_name
 from tallyproof.sheets.sheet import Source
 from tallyproof.storage import schema as s
 from tallyproof.storage.imports import import_data
@@ -65,13 +65,13 @@ def _read_one(job: tuple[str, Any, bool]) -> PhotoRead:
         return PhotoRead(name, "", "bad-file", reason=f"cannot read: {exc.strerror}")
     if not data:
         return PhotoRead(name, "", "bad-file", reason=f"more than the {MAX_BYTES:,} bytes a photo may have")
-    return read_photo(data, election, name=name, ocr=ocr)
+    return read_photo(data, election, name=name, expected_table=table_in_name(name, election), ocr=ocr)
 
 
 def _read_sent(job: tuple[str, bytes, Any, bool]) -> PhotoRead:
     """A photo read on a Dask worker, from the bytes sent with it (workers need not see our files)."""
     name, data, election, ocr = job
-    return read_photo(data, election, name=name, ocr=ocr)
+    return read_photo(data, election, name=name, expected_table=table_in_name(name, election), ocr=ocr)
 
 
 DASK_CHUNK = 256
