@@ -129,7 +129,7 @@ def test_accounts_submit_and_check_from_the_command_line(
     payload = tmp_path / "mine.txt"
     payload.write_text(to_qr(sheet(ve2024)) + "\n")
     sent = run.invoke(app, ["submit", str(payload), "--as", "Ana", "--db", db])
-    assert sent.exit_code == 0 and "1 copies accepted" in sent.stdout
+    assert sent.exit_code == 0 and "1 copy accepted" in sent.stdout
     checked = run.invoke(app, ["check-copy", str(payload), "--as", "Ana", "--db", db])
     assert checked.exit_code == 0 and "no official sheet" in checked.stdout
     listed = run.invoke(app, ["accounts", "discount", "Ana", "--reason", "test", "--db", db])
@@ -167,3 +167,21 @@ def test_submitting_something_that_is_not_a_copy(make_store: Callable[..., Store
     said = " ".join(result.stdout.split())
     assert result.exit_code == 1 and "neither a photo (JPEG, PNG, TIFF) nor copies" in said
     assert "--format" not in result.stdout
+
+
+def test_a_copy_of_a_table_the_registry_lacks_is_named(
+    make_store: Callable[..., Store], ve2024: Election, tmp_path: Path
+) -> None:
+    from tallyproof.storage.imports import import_registry
+
+    store = make_store()
+    registry = tmp_path / "registry.csv"
+    registry.write_text("table,registered\n010111043.01,500\n")
+    import_registry(store, registry)
+    ana, _ = Submissions(store).add_account("Ana", "witness")
+    assert check_copy(store, ana, to_qr(sheet(ve2024))).in_registry is True
+    other = check_copy(store, ana, to_qr(sheet(ve2024, table="010111043.09")))
+    assert (other.status, other.in_registry) == ("no-official", False)
+    from tallyproof.cli_independent import copy_check_lines
+
+    assert "not in the registry" in copy_check_lines(other)[0]

@@ -16,7 +16,7 @@ from rich.text import Text
 
 from tallyproof.alarms import alarms
 from tallyproof.announcement import Announcement, load_announcement
-from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference, progress
+from tallyproof.console import DEFAULT_DB, DbOption, count, err, out, preference, progress
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
@@ -194,7 +194,7 @@ def accounts_add(
 ) -> None:
     """Create an account and print its API token (shown once; only its hash is kept)."""
     account, token = Submissions(Store.sqlite(db)).add_account(name, role, table or [])
-    err.print(Text(f"Account {account.name} ({account.role}), {len(account.tables):,} tables. Its API token:"))
+    err.print(Text(f"Account {account.name} ({account.role}), {count(len(account.tables), 'table')}. Its API token:"))
     out.print(Text(token))
 
 
@@ -216,7 +216,7 @@ def accounts_assign(
 ) -> None:
     """Assign an account to tables (its copies of other tables are kept, and reported)."""
     account = Submissions(Store.sqlite(db)).assign(name, tables)
-    out.print(Text(f"{account.name} is assigned to {len(account.tables):,} tables."))
+    out.print(Text(f"{account.name} is assigned to {count(len(account.tables), 'table')}."))
 
 
 @accounts_app.command("discount")
@@ -257,7 +257,7 @@ def submitted_line(where: str, done: Submitted) -> str:
     if done.photo:
         parts.append(f"photo sha256 {done.photo[:16]}…")
     if done.copies is not None:
-        parts.append(f"{done.copies.accepted:,} copies accepted, {done.copies.rejected:,} refused")
+        parts.append(f"{count(done.copies.accepted, 'copy', 'copies')} accepted, {done.copies.rejected:,} refused")
         parts += [f"line {line}: {reason}" for line, reason in done.copies.problems[:5]]
     if done.unassigned:
         parts.append(f"not assigned to {', '.join(done.unassigned[:5])}")
@@ -285,12 +285,14 @@ def check_copy_command(
 
 def copy_check_lines(c: CopyCheck) -> list[str]:
     """The answer to "check my copy", in plain sentences (the terminal and the web page)."""
+    if c.status == "no-official" and c.in_registry is False:
+        return [f"Table {c.table} is not in the registry: check the acta id on your sheet. Your copy is recorded."]
     if c.status == "no-official":
         return [f"Table {c.table}: no official sheet of this table is published yet. Your copy is recorded."]
     lines = [
         f"Table {c.table}: your copy MATCHES the published official sheet."
         if c.status == "match"
-        else f"Table {c.table}: your copy DIFFERS from the published official sheet in {len(c.differences)} place(s):"
+        else f"Table {c.table}: your copy DIFFERS from the published official sheet in {count(len(c.differences), 'place')}:"
     ]
     lines += [f"  {field}: your copy {mine:,}, official {theirs:,}" for field, mine, theirs in c.differences]
     if c.leaf is not None:
@@ -334,7 +336,7 @@ def report_command(
         out.print(Text(said["derived"]))
     for alarm in inp.alarms:
         out.print(Text(f"{alarm.severity.upper()}: {alarm.title}. {alarm.detail}"))
-    out.print(Text(f"{len(inp.alarms)} alarm(s). Report: " + ", ".join(str(p) for p in paths.values())))
+    out.print(Text(f"{count(len(inp.alarms), 'alarm')}. Report: " + ", ".join(str(p) for p in paths.values())))
 
 
 def report_input(

@@ -33,6 +33,11 @@ DEFAULT_DB = Path("tallyproof.db")
 SOURCES = [s.value for s in Source]
 
 
+def count(n: int, singular: str, plural: str | None = None) -> str:
+    """``1 table``, ``2 tables``, ``1,234 copies`` (``plural`` when adding an s is wrong)."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"
+
+
 def preference(text: str) -> list[str]:
     """A ``--source`` value: sources in order of preference, comma-separated."""
     found = [s.strip() for s in text.split(",") if s.strip()]

@@ -44,6 +44,8 @@ def check_page(*, result: CopyCheck | None = None, error: str | None = None, pay
 
 def _answer(c: CopyCheck) -> str:
     table = html.escape(c.table)
+    if c.status == "no-official" and c.in_registry is False:
+        return f"<p class=bad><strong>Table {table} is not in the registry: check the acta id.</strong> Your copy is recorded.</p>"
     if c.status == "no-official":
         return f"<p><strong>Table {table}: no official sheet is published yet.</strong> Your copy is recorded.</p>"
     if c.status == "match":

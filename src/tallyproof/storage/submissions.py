@@ -303,6 +303,8 @@ class CopyCheck:
     checkpoint: str | None
     submission: int
     """The batch that recorded this check."""
+    in_registry: bool | None = None
+    """Whether the registry lists the copy's table (``None``: no registry)."""
 
 
 def decode_sheet(payload: str, election: Any) -> Any:
@@ -343,7 +345,9 @@ def check_copy(store: Store, account: Account, payload: str) -> CopyCheck:
         (c.sheet, c.raw, None) for c in store.copies(copy.table) if c.source == Source.OFFICIAL
     ]
     if not official:
-        return CopyCheck(copy.table, "no-official", (), None, None, (), None, recorded.batch_id)
+        tables = store.registry_columns().tables
+        listed = None if tables.size == 0 else bool((tables == copy.table).any())
+        return CopyCheck(copy.table, "no-official", (), None, None, (), None, recorded.batch_id, listed)
     sheet, text, leaf = official[-1]
     differences = tuple(sheet_differences(copy, sheet, election))
     checkpoint, proof = _proof(ledger, leaf)
