@@ -68,3 +68,26 @@ def test_the_photo_no_reader_decodes_is_read_as_text_for_review(ve2024: Election
         totals[card.candidate] += n or 0
     assert totals == {c: int(rows[UNREAD][f"csv_{c}"]) for c in totals}  # every candidate as the CSV has it
     assert result.ocr.acta_id == "020401004.02.1.0001" and result.ocr.confidence > 0.7
+
+
+def test_a_qr_that_disagrees_with_the_printed_acta(ve2024: Election) -> None:
+    from tallyproof.sheets.sheet import TallySheet
+
+    counts = [112, *range(1, 38)]
+    printed = ocr.parse(acta_text(ve2024, counts, garble={5: "o"}), ve2024)
+    qr = TallySheet.from_cards(ve2024, "010111043.01", counts, acta_id="010111043.01.1.0001")  # type: ignore[arg-type]
+    assert ocr.disagreements(qr, printed, ve2024) == []
+    changed = [*counts]
+    changed[0], changed[5] = 212, 99  # card 5 is illegible in print: not a disagreement
+    forged = TallySheet.from_cards(ve2024, "010111043.01", changed, acta_id="010111043.02.1.0001")  # type: ignore[arg-type]
+    said = ocr.disagreements(forged, printed, ve2024)
+    assert said[0] == "the printed acta id is 010111043.01.1.0001, the QR's 010111043.02.1.0001"
+    assert said[1:] == [f"card {ve2024.cards[0].id} ({ve2024.cards[0].code}) is printed 112, the QR says 212"]
+
+
+def test_the_real_qr_agrees_with_its_printed_acta(ve2024: Election) -> None:
+    if not ocr.available() or not (IMAGES / "637933_329296_0476Acta0120.jpg").is_file():
+        pytest.skip("needs Tesseract and ../shared/data/ve2024 (the real photos are not in the repository)")
+    name = "637933_329296_0476Acta0120.jpg"
+    result = read_photo((IMAGES / name).read_bytes(), ve2024, name=name, check_printed=True)
+    assert result.status == "qr" and result.ocr is not None and result.ocr.confirmed >= 20  # 23 of 38 when written

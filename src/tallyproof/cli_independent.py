@@ -388,6 +388,9 @@ def read_command(
         str | None, typer.Option(help="The table the photos are of (else: the table id in a file name, if any).")
     ] = None,
     ocr: Annotated[bool, typer.Option(help="Read the printed counts (Tesseract) when no QR is readable.")] = True,
+    check_printed: Annotated[
+        bool, typer.Option(help="Also read the printed counts of every photo; a QR that disagrees goes to review.")
+    ] = False,
     fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Read the QR code of acta photos through a cascade of repairs; what cannot be read goes to review."""
@@ -399,7 +402,12 @@ def read_command(
         task = bar.add_task("read", total=len(photos))
         for path in photos:
             expected = table or table_in_name(str(path), definition)
-            results.append(read_photo(_read_bytes(path), definition, name=str(path), expected_table=expected, ocr=ocr))
+            data = _read_bytes(path)
+            results.append(
+                read_photo(
+                    data, definition, name=str(path), expected_table=expected, ocr=ocr, check_printed=check_printed
+                )
+            )
             bar.advance(task)
     if fmt == "json":
         out.print_json(json.dumps([photo_json(r) for r in results], ensure_ascii=False))

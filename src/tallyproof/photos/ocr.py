@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from PIL import Image
 
 from tallyproof.election import Election
+from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["OcrRead", "available", "parse", "read_text"]
+__all__ = ["OcrRead", "available", "disagreements", "parse", "read_text"]
 
 TOP = 0.6
 """Share of the strip, from the top, read by OCR (the counts and the summary; not the signatures)."""
@@ -52,6 +53,8 @@ class OcrRead:
     """Counts whose digits and words agree."""
     codes_matching: int
     """Card lines whose printed code is the election's code for the card at that position."""
+    agreeing: tuple[bool, ...] = ()
+    """Per card line found: its digits and words agree."""
 
     @property
     def confidence(self) -> float:
@@ -87,6 +90,7 @@ def parse(text: str, election: Election) -> OcrRead:
     """The acta id and the card lines of an acta's text (see the module docstring)."""
     acta = _ACTA.search(text)
     counts: list[int | None] = []
+    agreeing: list[bool] = []
     confirmed = matching = 0
     lines = text.splitlines()
     header = next((i for i, line in enumerate(lines) if "sigla" in line.lower()), -1)
@@ -97,10 +101,11 @@ def parse(text: str, election: Election) -> OcrRead:
         words = _spelt(found["words"])
         digits = _number(found["votes"])
         confirmed += digits is not None and digits == words
+        agreeing.append(digits is not None and digits == words)
         card = election.cards[len(counts)]
         matching += card.code is not None and _number(found["code"]) == card.code
         counts.append(words if words is not None else digits)
-    return OcrRead(acta[1] if acta else None, tuple(counts), confirmed, matching)
+    return OcrRead(acta[1] if acta else None, tuple(counts), confirmed, matching, tuple(agreeing))
 
 
 def _spelt(words: str) -> int | None:
@@ -114,3 +119,15 @@ def _spelt(words: str) -> int | None:
 def _number(text: str) -> int | None:
     cleaned = text.strip(".,;|")
     return int(cleaned) if cleaned.isdigit() else None
+
+
+def disagreements(sheet: TallySheet, read: OcrRead, election: Election) -> list[str]:
+    """Where a QR's sheet and the printed acta disagree, counting only printed counts whose digits and words
+    agree (an illegible line is not a disagreement): the acta id, and each such card."""
+    out = []
+    if read.acta_id is not None and sheet.acta_id is not None and read.acta_id != sheet.acta_id:
+        out.append(f"the printed acta id is {read.acta_id}, the QR's {sheet.acta_id}")
+    for card, qr, printed, sure in zip(election.cards, sheet.cards or (), read.counts, read.agreeing, strict=False):
+        if sure and printed != qr:
+            out.append(f"card {card.id} ({card.code}) is printed {printed}, the QR says {qr}")
+    return out

@@ -186,10 +186,17 @@ def load_image(data: bytes, *, name: str) -> Image.Image:
 
 
 def read_photo(
-    data: bytes, election: Election, *, name: str, expected_table: str | None = None, ocr: bool = True
+    data: bytes,
+    election: Election,
+    *,
+    name: str,
+    expected_table: str | None = None,
+    ocr: bool = True,
+    check_printed: bool = False,
 ) -> PhotoRead:
     """Find, decode and check the acta's QR code (see the module docstring); when none is acceptable and
-    ``ocr`` is on and Tesseract installed, read the printed counts as a suggestion for review."""
+    ``ocr`` is on and Tesseract installed, read the printed counts as a suggestion for review. With
+    ``check_printed`` (and Tesseract), a QR that disagrees with the printed acta goes to review too."""
     digest = hashlib.sha256(data).hexdigest()
     try:
         img = load_image(data, name=name)
@@ -201,15 +208,24 @@ def read_photo(
         found, sheet, problem, notes = _try(repair(img), election, expected_table)
         attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
         if sheet is not None and found is not None:
-            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes)
+            printed = _printed(img, election) if check_printed and printed_text.available() else None
+            differ = printed_text.disagreements(sheet, printed, election) if printed is not None else []
+            if differ:
+                reason = "the QR and the printed acta disagree: " + "; ".join(differ)
+                return PhotoRead(name, digest, "review", found, None, step, tuple(attempts), reason, ocr=printed)
+            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes, ocr=printed)
     last: str = next((a.problem for a in reversed(attempts) if a.problem and a.found), "no QR code found by any step")
-    printed = printed_text.parse(printed_text.read_text(img), election) if ocr and printed_text.available() else None
+    printed = _printed(img, election) if ocr and printed_text.available() else None
     if printed is not None:
         last += (
             f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
             f"words (confidence {printed.confidence:.0%}): a suggestion for the reviewers"
         )
     return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last, ocr=printed)
+
+
+def _printed(img: Image.Image, election: Election) -> OcrRead:
+    return printed_text.parse(printed_text.read_text(img), election)
 
 
 def _try(
