@@ -147,3 +147,19 @@ def test_a_file_name_that_names_another_table_sends_the_photo_to_review(
     assert (done.read, done.review) == (1, 1)
     (review,) = ReviewQueue(store).reviews()
     assert review.filename == "010111043.02.jpg" and "sent for table 010111043.02" in review.reason
+
+
+def test_import_can_check_every_qr_against_its_printed_acta(
+    make_store: Callable[..., Store], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With check_printed, a QR the printed text contradicts goes to review (OCR stubbed: a printed acta id
+    that is not the QR's)."""
+    from tallyproof.photos import ocr
+
+    monkeypatch.setattr(ocr, "available", lambda: True)
+    monkeypatch.setattr(ocr, "read_text", lambda _img: "Acta de escrutinio\n999999999.99.1.0001\n")
+    store = make_store()
+    done = import_photos(store, [folder / "a1.jpg"], workers=1, check_printed=True)
+    assert (done.read, done.review) == (0, 1)
+    (review,) = ReviewQueue(store).reviews()
+    assert "the printed acta id is 999999999.99.1.0001" in review.reason

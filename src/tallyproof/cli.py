@@ -136,12 +136,24 @@ def import_(
     ocr: Annotated[
         bool, typer.Option(help="Read the printed counts (Tesseract) of photos without a readable QR, for review.")
     ] = True,
+    check_printed: Annotated[
+        bool, typer.Option(help="Read the printed counts of every photo; a QR that disagrees goes to review.")
+    ] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Import copies of tally sheets. Each file is one transaction; re-importing a file adds nothing."""
     store = Store.sqlite(db)
     if photos:
-        import_photos_command(store, files, source=source, submitter=submitter, workers=workers, dask=dask, ocr=ocr)
+        import_photos_command(
+            store,
+            files,
+            source=source,
+            submitter=submitter,
+            workers=workers,
+            dask=dask,
+            ocr=ocr,
+            check_printed=check_printed,
+        )
         return
     failed = 0
     for path in files:

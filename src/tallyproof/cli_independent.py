@@ -465,6 +465,7 @@ def import_photos_command(
     workers: int,
     dask: str | None = None,
     ocr: bool = True,
+    check_printed: bool = False,
 ) -> None:
     """``import --photos``: every photo kept, read on ``workers`` processes, the unread put up for review."""
     paths: list[Path] = []
@@ -480,6 +481,7 @@ def import_photos_command(
             workers=workers,
             dask=dask,
             ocr=ocr,
+            check_printed=check_printed,
             done=lambda n: bar.update(task, completed=n),
         )
     out.print(

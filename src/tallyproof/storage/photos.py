@@ -57,21 +57,26 @@ def photo_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in PHOTO_SUFFIXES)
 
 
-def _read_one(job: tuple[str, Any, bool]) -> PhotoRead:
-    name, election, ocr = job
+def _read_one(job: tuple[str, Any, bool, bool]) -> PhotoRead:
+    name, election, ocr, printed = job
     try:
         data = Path(name).read_bytes() if Path(name).stat().st_size <= MAX_BYTES else b""
     except OSError as exc:
         return PhotoRead(name, "", "bad-file", reason=f"cannot read: {exc.strerror}")
     if not data:
         return PhotoRead(name, "", "bad-file", reason=f"more than the {MAX_BYTES:,} bytes a photo may have")
-    return read_photo(data, election, name=name, expected_table=table_in_name(name, election), ocr=ocr)
+    return _read(data, election, name, ocr, printed)
 
 
-def _read_sent(job: tuple[str, bytes, Any, bool]) -> PhotoRead:
+def _read_sent(job: tuple[str, bytes, Any, bool, bool]) -> PhotoRead:
     """A photo read on a Dask worker, from the bytes sent with it (workers need not see our files)."""
-    name, data, election, ocr = job
-    return read_photo(data, election, name=name, expected_table=table_in_name(name, election), ocr=ocr)
+    name, data, election, ocr, printed = job
+    return _read(data, election, name, ocr, printed)
+
+
+def _read(data: bytes, election: Any, name: str, ocr: bool, printed: bool) -> PhotoRead:
+    expected = table_in_name(name, election)
+    return read_photo(data, election, name=name, expected_table=expected, ocr=ocr, check_printed=printed)
 
 
 DASK_CHUNK = 256
@@ -87,13 +92,14 @@ def read_all(
     workers: int,
     dask: str | None = None,
     ocr: bool = True,
+    check_printed: bool = False,
     done: Callable[[int], None] | None = None,
 ) -> list[PhotoRead]:
     """:func:`read_photo` of every file, in order: on ``workers`` local processes (1: in this process), or on
     the Dask cluster at ``dask`` (a scheduler address such as ``tcp://10.0.0.5:8786``)."""
     if dask is not None:
-        return _read_on_dask(paths, election, dask, ocr, done)
-    jobs = [(str(p), election, ocr) for p in paths]
+        return _read_on_dask(paths, election, dask, (ocr, check_printed), done)
+    jobs = [(str(p), election, ocr, check_printed) for p in paths]
     results: list[PhotoRead] = []
     if workers <= 1:
         mapped: Iterable[PhotoRead] = map(_read_one, jobs)
@@ -111,7 +117,7 @@ def read_all(
 
 
 def _read_on_dask(
-    paths: Sequence[Path], election: Any, address: str, ocr: bool, done: Callable[[int], None] | None
+    paths: Sequence[Path], election: Any, address: str, how: tuple[bool, bool], done: Callable[[int], None] | None
 ) -> list[PhotoRead]:
     from dask import distributed
 
@@ -124,10 +130,10 @@ def _read_on_dask(
     with client:
         for start in range(0, len(paths), DASK_CHUNK):
             part = paths[start : start + DASK_CHUNK]
-            jobs = [(str(p), _bytes_or_empty(p), election, ocr) for p in part]
+            jobs = [(str(p), _bytes_or_empty(p), election, *how) for p in part]
             ready = [j for j in jobs if j[1]]
             read = iter(client.gather(client.map(_read_sent, ready, pure=False)))
-            results += [next(read) if data else _read_one((name, election, ocr)) for name, data, *_ in jobs]
+            results += [next(read) if data else _read_one((name, election, *how)) for name, data, *_ in jobs]
             if done:
                 done(len(results))
     return results
@@ -149,6 +155,7 @@ def import_photos(
     workers: int = 1,
     dask: str | None = None,
     ocr: bool = True,
+    check_printed: bool = False,
     done: Callable[[int], None] | None = None,
 ) -> PhotoImport:
     """Keep, read and import every photo (see the module docstring); ``dask``: read on that cluster."""
@@ -162,7 +169,10 @@ def import_photos(
         else:
             fresh.append(path)
             known.add(digest)
-    for result in read_all(fresh, store.election(), workers=workers, dask=dask, ocr=ocr, done=done):
+    reading = read_all(
+        fresh, store.election(), workers=workers, dask=dask, ocr=ocr, check_printed=check_printed, done=done
+    )
+    for result in reading:
         _record(store, result, source, submitter, summary)
     summary.conflicts = _conflicting_photos(store)
     return summary
