@@ -91,3 +91,22 @@ def test_the_real_qr_agrees_with_its_printed_acta(ve2024: Election) -> None:
     name = "637933_329296_0476Acta0120.jpg"
     result = read_photo((IMAGES / name).read_bytes(), ve2024, name=name, check_printed=True)
     assert result.status == "qr" and result.ocr is not None and result.ocr.confirmed >= 20  # 23 of 38 when written
+    from tallyproof.photos.read import load_image
+
+    assert ocr.read_valid(load_image((IMAGES / name).read_bytes(), name=name)) == 345  # the CSV's valid votes
+
+
+def test_the_printed_valid_votes(ve2024: Election) -> None:
+    """The summary box, as Tesseract reads it: the total counts only when its digits and words agree."""
+    box = "Votos parciales | 0 | Cero, Cero, Cero, Cero\nOpciones validas | 345 | Cero, Tres, Cuatro, Cinco\n"
+    assert ocr.valid_in(box) == 345
+    assert ocr.valid_in(box.replace("| 345 |", "| 346 |")) is None and ocr.valid_in("nothing here") is None
+    from tallyproof.sheets.sheet import TallySheet
+
+    counts = [112, *range(1, 38)]
+    qr = TallySheet.from_cards(ve2024, "010111043.01", counts)  # type: ignore[arg-type]
+    printed = ocr.parse(acta_text(ve2024, counts), ve2024)
+    assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts)) == []
+    assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts) + 100) == [
+        f"the printed valid votes are {sum(counts) + 100}, the QR's counts add up to {sum(counts)}"
+    ]

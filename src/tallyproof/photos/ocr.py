@@ -23,7 +23,7 @@ from PIL import Image
 from tallyproof.election import Election
 from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["OcrRead", "available", "disagreements", "parse", "read_text"]
+__all__ = ["OcrRead", "available", "disagreements", "parse", "read_text", "read_valid", "valid_in"]
 
 TOP = 0.6
 """Share of the strip, from the top, read by OCR (the counts and the summary; not the signatures)."""
@@ -72,18 +72,47 @@ def available() -> bool:
     return shutil.which("tesseract") is not None
 
 
+def _tesseract(img: Image.Image, psm: int, *extra: str) -> str:
+    png = io.BytesIO()
+    img.save(png, format="PNG")
+    command = ["tesseract", "stdin", "stdout", "-l", "spa", "--psm", str(psm), *extra]
+    return subprocess.run(command, input=png.getvalue(), capture_output=True, timeout=120).stdout.decode(
+        "utf-8", "replace"
+    )
+
+
 def read_text(img: Image.Image) -> str:
     """Tesseract's text of the top of the strip (Spanish model, one column of lines)."""
     top = img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
-    png = io.BytesIO()
-    top.save(png, format="PNG")
-    done = subprocess.run(
-        ["tesseract", "stdin", "stdout", "-l", "spa", "--psm", "4"],
-        input=png.getvalue(),
-        capture_output=True,
-        timeout=120,
-    )
-    return done.stdout.decode("utf-8", "replace")
+    return _tesseract(top, 4)
+
+
+SUMMARY_HEIGHT = 450
+"""Pixels below "Resumen de votos" read as the summary box (it is about 400 px tall on real actas)."""
+_VALID = re.compile(
+    rf"(?:opciones|votos)\s+v[aá]lid[ao]s\W+(?P<votes>\S+)\W+(?P<words>{_WORD}(?:[\s,.;]+{_WORD})*)", re.I
+)
+
+
+def read_valid(img: Image.Image) -> int | None:
+    """The valid votes printed in the acta's summary box, if its digits and words agree: Tesseract finds
+    "Resumen de votos" (with positions), then reads the box below it as a block of text."""
+    top = img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
+    words = [line.split("\t") for line in _tesseract(top, 4, "tsv").splitlines()[1:]]
+    found = [int(w[7]) for w in words if len(w) == 12 and w[11].lower().startswith("resumen")]
+    if not found:
+        return None
+    box = img.crop((0, found[0] + 30, img.width, min(img.height, found[0] + 30 + SUMMARY_HEIGHT)))
+    return valid_in(_tesseract(box, 6))
+
+
+def valid_in(text: str) -> int | None:
+    """The valid votes of a summary box's text, when the digits and the words agree."""
+    for line in text.splitlines():
+        found = _VALID.search(line)
+        if found and _number(found["votes"]) is not None and _number(found["votes"]) == _spelt(found["words"]):
+            return _spelt(found["words"])
+    return None
 
 
 def parse(text: str, election: Election) -> OcrRead:
@@ -121,10 +150,13 @@ def _number(text: str) -> int | None:
     return int(cleaned) if cleaned.isdigit() else None
 
 
-def disagreements(sheet: TallySheet, read: OcrRead, election: Election) -> list[str]:
+def disagreements(sheet: TallySheet, read: OcrRead, election: Election, *, valid: int | None = None) -> list[str]:
     """Where a QR's sheet and the printed acta disagree, counting only printed counts whose digits and words
-    agree (an illegible line is not a disagreement): the acta id, and each such card."""
+    agree (an illegible line is not a disagreement): the acta id, each such card, and the printed valid
+    votes (``valid``) against the QR's counts added up."""
     out = []
+    if valid is not None and sheet.cards is not None and valid != sum(sheet.cards):
+        out.append(f"the printed valid votes are {valid}, the QR's counts add up to {sum(sheet.cards)}")
     if read.acta_id is not None and sheet.acta_id is not None and read.acta_id != sheet.acta_id:
         out.append(f"the printed acta id is {read.acta_id}, the QR's {sheet.acta_id}")
     for card, qr, printed, sure in zip(election.cards, sheet.cards or (), read.counts, read.agreeing, strict=False):

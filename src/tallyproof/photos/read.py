@@ -209,7 +209,8 @@ def read_photo(
         attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
         if sheet is not None and found is not None:
             printed = _printed(img, election) if check_printed and printed_text.available() else None
-            differ = printed_text.disagreements(sheet, printed, election) if printed is not None else []
+            valid = printed_text.read_valid(img) if printed is not None else None
+            differ = printed_text.disagreements(sheet, printed, election, valid=valid) if printed is not None else []
             if differ:
                 reason = "the QR and the printed acta disagree: " + "; ".join(differ)
                 return PhotoRead(name, digest, "review", found, None, step, tuple(attempts), reason, ocr=printed)
