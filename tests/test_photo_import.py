@@ -157,8 +157,7 @@ def test_import_can_check_every_qr_against_its_printed_acta(
     from tallyproof.photos import ocr
 
     monkeypatch.setattr(ocr, "available", lambda: True)
-    monkeypatch.setattr(ocr, "read_text", lambda _img: "Acta de escrutinio\n999999999.99.1.0001\n")
-    monkeypatch.setattr(ocr, "read_valid", lambda _img: None)
+    monkeypatch.setattr(ocr, "scan", lambda _img: ocr.Scan("Acta de escrutinio\n999999999.99.1.0001\n", None))
     store = make_store()
     done = import_photos(store, [folder / "a1.jpg"], workers=1, check_printed=True)
     assert (done.read, done.review) == (0, 1)

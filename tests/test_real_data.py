@@ -207,22 +207,35 @@ def test_presidential_agrees_with_v2_mostly(presidential: list[Record], v2: list
     assert agree / len(common) > 0.99
 
 
-def test_the_first_bulletin_is_not_achievable_from_the_full_v1_file(tmp_path: Path) -> None:
-    """The README's run: V1 imported as witness copies, its RE as the registry, the bulletin checked."""
+BULLETIN = Path(__file__).parent.parent / "examples" / "ve2024-first-bulletin.toml"
+
+
+@pytest.fixture(scope="module")
+def v1_store(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The README's run: V1 imported as witness copies, its RE as the registry."""
+    from typer.testing import CliRunner
+
+    from tallyproof.cli import app
+
+    db = str(tmp_path_factory.mktemp("v1") / "ve.db")
+    for args in (
+        ["init", "--election", "ve2024", "--db", db],
+        ["import", str(V1), "--source", "witness", "--db", db],
+        ["registry", "derive", "--db", db],
+    ):
+        assert CliRunner().invoke(app, args).exit_code == 0
+    return db
+
+
+def test_the_first_bulletin_is_not_achievable_from_the_full_v1_file(v1_store: str) -> None:
+    """The bulletin checked against V1's copies."""
     import json
 
     from typer.testing import CliRunner
 
     from tallyproof.cli import app
 
-    db, run = str(tmp_path / "ve.db"), CliRunner()
-    for args in (
-        ["init", "--election", "ve2024", "--db", db],
-        ["import", str(V1), "--source", "witness", "--db", db],
-        ["registry", "derive", "--db", db],
-    ):
-        assert run.invoke(app, args).exit_code == 0
-    bulletin = Path(__file__).parent.parent / "examples" / "ve2024-first-bulletin.toml"
+    db, run, bulletin = v1_store, CliRunner(), BULLETIN
     result = run.invoke(app, ["feasibility", str(bulletin), "--db", db, "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
@@ -230,7 +243,7 @@ def test_the_first_bulletin_is_not_achievable_from_the_full_v1_file(tmp_path: Pa
     assert data["winner_achievable"] is False and data["impossible"] == ["EG"]
 
 
-def test_the_report_on_the_real_copies_concludes_not_achievable(tmp_path: Path) -> None:
+def test_the_report_on_the_real_copies_concludes_not_achievable(v1_store: str, tmp_path: Path) -> None:
     """`tallyproof report` on V1's copies and the first bulletin: the verdict and its numbers."""
     import json
 
@@ -238,14 +251,7 @@ def test_the_report_on_the_real_copies_concludes_not_achievable(tmp_path: Path) 
 
     from tallyproof.cli import app
 
-    db, run = str(tmp_path / "ve.db"), CliRunner()
-    for args in (
-        ["init", "--election", "ve2024", "--db", db],
-        ["import", str(V1), "--source", "witness", "--db", db],
-        ["registry", "derive", "--db", db],
-    ):
-        assert run.invoke(app, args).exit_code == 0
-    bulletin = Path(__file__).parent.parent / "examples" / "ve2024-first-bulletin.toml"
+    db, run, bulletin = v1_store, CliRunner(), BULLETIN
     result = run.invoke(app, ["report", "--announcement", str(bulletin), "-o", str(tmp_path / "r"), "--db", db])
     assert result.exit_code == 0, result.output
     assert "NOT ACHIEVABLE: Nicolás Maduro cannot finish first" in result.output

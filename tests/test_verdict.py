@@ -21,7 +21,7 @@ from tallyproof.errors import InputError
 from tallyproof.storage.imports import import_file
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Registry, SheetColumns
-from tallyproof.verdict import assess, findings
+from tallyproof.verdict import Assessment, assess, findings
 
 BULLETIN = """[announcement]
 date = 2024-07-29
@@ -129,19 +129,21 @@ def _store_with(make_store: Callable[..., Store], ve2024: Election, tmp_path: Pa
     return store
 
 
+def assess_store(store: Store, path: Path) -> Assessment:
+    """The store's witness copies against the announcement at ``path``."""
+    election = store.election()
+    return assess(
+        election, store.columns(), store.registry_columns(), load_announcement(path, election), sources=["witness"]
+    )
+
+
 @pytest.mark.parametrize("official", [False, True])
 def test_an_honest_announcement_is_derived_and_achievable(
     make_store: Callable[..., Store], ve2024: Election, tmp_path: Path, official: bool
 ) -> None:
     store = _store_with(make_store, ve2024, tmp_path, official)
     text = "[announcement]\ndate = 2024-07-29\ntables_counted = 8\nregistered = 1200\n[announcement.candidates]\nNM = 340\nEG = 380\n"
-    a = assess(
-        store.election(),
-        store.columns(),
-        store.registry_columns(),
-        load_announcement(announcement(tmp_path, text), ve2024),
-        sources=["witness"],
-    )
+    a = assess_store(store, announcement(tmp_path, text))
     assert a.achievable and a.impossible == [] and a.derived == ("equal" if official else "none-published")
     # ve2024 declares 30,026 tables; the 10 with copies hold 1,000 of the 1,200 voters; EG leads by 50
     assert (a.tables, a.final.margin, a.final.missing_voters) == (30_026, -50, 200)
@@ -152,13 +154,7 @@ def test_an_announcement_not_from_the_sheets_is_named(
 ) -> None:
     store = _store_with(make_store, ve2024, tmp_path, True)
     text = "[announcement]\ndate = 2024-07-29\ntables_counted = 8\n[announcement.candidates]\nNM = 400\nEG = 320\n"
-    a = assess(
-        store.election(),
-        store.columns(),
-        store.registry_columns(),
-        load_announcement(announcement(tmp_path, text), ve2024),
-        sources=["witness"],
-    )
+    a = assess_store(store, announcement(tmp_path, text))
     assert a.derived == "differs"
     assert "NOT the sum of the 8 published official sheets" in dict(findings(a))["derived"]
     assert "Nicolás Maduro +60" in dict(findings(a))["derived"]
@@ -187,13 +183,7 @@ def test_a_partial_announcement_against_the_published_sheets(
     and EG 285; NM 400 fits no six (they give NM 250 to 260)."""
     store = _store_with(make_store, ve2024, tmp_path, True)
     text = f"[announcement]\ndate = 2024-07-29\ntables_counted = 6\n[announcement.candidates]\nNM = {nm}\nEG = {eg}\n"
-    a = assess(
-        store.election(),
-        store.columns(),
-        store.registry_columns(),
-        load_announcement(announcement(tmp_path, text), ve2024),
-        sources=["witness"],
-    )
+    a = assess_store(store, announcement(tmp_path, text))
     assert a.derived == status
     said = dict(findings(a))["derived"]
     assert (

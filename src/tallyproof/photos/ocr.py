@@ -23,7 +23,7 @@ from PIL import Image
 from tallyproof.election import Election
 from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["OcrRead", "available", "disagreements", "parse", "read_text", "read_valid", "valid_in"]
+__all__ = ["OcrRead", "Scan", "available", "disagreements", "parse", "read_text", "read_valid", "scan", "valid_in"]
 
 TOP = 0.6
 """Share of the strip, from the top, read by OCR (the counts and the summary; not the signatures)."""
@@ -81,10 +81,33 @@ def _tesseract(img: Image.Image, psm: int, *extra: str) -> str:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """One Tesseract pass over the top of the strip: its text, and where "Resumen de votos" starts."""
+
+    text: str
+    summary_top: int | None
+
+
+def scan(img: Image.Image) -> Scan:
+    """Tesseract's words of the top of the strip (Spanish model, one column of lines, TSV: words with their
+    positions), as lines of text, and the position of the summary box's heading."""
+    rows = [r.split("\t") for r in _tesseract(_top(img), 4, "tsv").splitlines()[1:]]
+    words = [r for r in rows if len(r) == 12 and r[0] == "5"]  # level 5: a word
+    lines: dict[tuple[str, str, str], list[str]] = {}
+    for r in words:
+        lines.setdefault((r[2], r[3], r[4]), []).append(r[11])  # block, paragraph, line
+    summary = next((int(r[7]) for r in words if r[11].lower().startswith("resumen")), None)
+    return Scan("\n".join(" ".join(w) for w in lines.values()), summary)
+
+
 def read_text(img: Image.Image) -> str:
-    """Tesseract's text of the top of the strip (Spanish model, one column of lines)."""
-    top = img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
-    return _tesseract(top, 4)
+    """Tesseract's text of the top of the strip."""
+    return scan(img).text
+
+
+def _top(img: Image.Image) -> Image.Image:
+    return img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
 
 
 SUMMARY_HEIGHT = 450
@@ -94,15 +117,13 @@ _VALID = re.compile(
 )
 
 
-def read_valid(img: Image.Image) -> int | None:
-    """The valid votes printed in the acta's summary box, if its digits and words agree: Tesseract finds
-    "Resumen de votos" (with positions), then reads the box below it as a block of text."""
-    top = img.crop((0, 0, img.width, int(img.height * TOP))) if img.height > 2 * img.width else img
-    words = [line.split("\t") for line in _tesseract(top, 4, "tsv").splitlines()[1:]]
-    found = [int(w[7]) for w in words if len(w) == 12 and w[11].lower().startswith("resumen")]
-    if not found:
+def read_valid(img: Image.Image, scanned: Scan | None = None) -> int | None:
+    """The valid votes printed in the acta's summary box, if its digits and words agree: the box below
+    "Resumen de votos" (found by :func:`scan`, or by ``scanned`` when it was already run) read as a block."""
+    top = (scanned or scan(img)).summary_top
+    if top is None:
         return None
-    box = img.crop((0, found[0] + 30, img.width, min(img.height, found[0] + 30 + SUMMARY_HEIGHT)))
+    box = img.crop((0, top + 30, img.width, min(img.height, top + 30 + SUMMARY_HEIGHT)))
     return valid_in(_tesseract(box, 6))
 
 

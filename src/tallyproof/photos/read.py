@@ -208,15 +208,16 @@ def read_photo(
         found, sheet, problem, notes = _try(repair(img), election, expected_table)
         attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
         if sheet is not None and found is not None:
-            printed = _printed(img, election) if check_printed and printed_text.available() else None
-            valid = printed_text.read_valid(img) if printed is not None else None
+            printed, valid = (
+                _printed(img, election, valid=True) if check_printed and printed_text.available() else (None, None)
+            )
             differ = printed_text.disagreements(sheet, printed, election, valid=valid) if printed is not None else []
             if differ:
                 reason = "the QR and the printed acta disagree: " + "; ".join(differ)
                 return PhotoRead(name, digest, "review", found, None, step, tuple(attempts), reason, ocr=printed)
             return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes, ocr=printed)
     last: str = next((a.problem for a in reversed(attempts) if a.problem and a.found), "no QR code found by any step")
-    printed = _printed(img, election) if ocr and printed_text.available() else None
+    printed = _printed(img, election, valid=False)[0] if ocr and printed_text.available() else None
     if printed is not None:
         last += (
             f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
@@ -225,8 +226,11 @@ def read_photo(
     return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last, ocr=printed)
 
 
-def _printed(img: Image.Image, election: Election) -> OcrRead:
-    return printed_text.parse(printed_text.read_text(img), election)
+def _printed(img: Image.Image, election: Election, *, valid: bool) -> tuple[OcrRead, int | None]:
+    """The printed card counts, and (with ``valid``) the printed valid votes: one Tesseract pass over the
+    strip, and one more over its summary box."""
+    scanned = printed_text.scan(img)
+    return printed_text.parse(scanned.text, election), printed_text.read_valid(img, scanned) if valid else None
 
 
 def _try(

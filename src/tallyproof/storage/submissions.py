@@ -125,24 +125,31 @@ class Submissions:
         return self.account(name)
 
     def accounts(self) -> list[Account]:
+        return self._accounts()
+
+    def account(self, name: str) -> Account:
+        """One account (read alone: every API request looks up its caller's)."""
+        found = self._accounts(name)
+        if not found:
+            raise UnknownError("no such account", where=f"account {name}")
+        return found[0]
+
+    def _accounts(self, name: str | None = None) -> list[Account]:
         a, g = s.accounts.c, s.assignments.c
+        q = select(a.id, a.name, a.role, a.created_at, a.discounted_at, a.discount_reason).order_by(a.name)
+        assigned = select(g.account_id, g.table_id).order_by(g.table_id)
+        if name is not None:
+            q = q.where(a.name == name)
+            assigned = assigned.join_from(s.assignments, s.accounts, g.account_id == a.id).where(a.name == name)
         with self.store._read() as conn:
             tables: dict[int, list[str]] = {}
-            for account_id, table in conn.execute(select(g.account_id, g.table_id).order_by(g.table_id)):
+            for account_id, table in conn.execute(assigned):
                 tables.setdefault(account_id, []).append(table)
-            rows = conn.execute(
-                select(a.id, a.name, a.role, a.created_at, a.discounted_at, a.discount_reason).order_by(a.name)
-            ).all()
+            rows = conn.execute(q).all()
         return [
             Account(r.id, r.name, r.role, r.created_at, r.discounted_at, r.discount_reason, tuple(tables.get(r.id, [])))
             for r in rows
         ]
-
-    def account(self, name: str) -> Account:
-        for account in self.accounts():
-            if account.name == name:
-                return account
-        raise UnknownError("no such account", where=f"account {name}")
 
     def authenticate(self, token: str) -> Account:
         """The account whose token this is; :class:`SignatureError` if none is."""
