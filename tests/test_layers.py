@@ -14,7 +14,16 @@ CORE = sorted(
     for p in SRC.rglob("*.py")
     if not any(part in ("storage", "server") for part in p.relative_to(SRC).parts)
     and p.relative_to(SRC).as_posix()
-    not in ("cli.py", "cli_official.py", "cli_independent.py", "console.py", "render.py", "__main__.py", "__init__.py")
+    not in (
+        "cli.py",
+        "cli_official.py",
+        "cli_independent.py",
+        "cli_review.py",
+        "console.py",
+        "render.py",
+        "__main__.py",
+        "__init__.py",
+    )
 )
 
 

@@ -49,17 +49,24 @@ def test_a_partial_text_gives_no_payload(ve2024: Election) -> None:
     assert len(read.counts) == 14 and read.payload(ve2024) is None and read.confidence == 1.0
 
 
-def test_the_photo_no_reader_decodes_is_read_as_text_for_review(ve2024: Election) -> None:
+def test_a_real_acta_without_its_qr_is_read_as_text_for_review(ve2024: Election) -> None:
     if not ocr.available():
         pytest.skip("Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-spa; .ci/run does it)")
     if not (IMAGES / UNREAD).is_file():
         pytest.skip(
             "../shared/data/ve2024 not present: the real photos are not in the repository (names, IDs, signatures)"
         )
-    result = read_photo((IMAGES / UNREAD).read_bytes(), ve2024, name=UNREAD)
+    from tallyproof.photos.read import load_image
+
+    full = load_image((IMAGES / UNREAD).read_bytes(), name=UNREAD)
+    full.paste(255, (0, int(full.height * 0.65), full.width, full.height))  # the QR torn off
+    without_qr = io.BytesIO()
+    full.save(without_qr, format="PNG")
+    result = read_photo(without_qr.getvalue(), ve2024, name=UNREAD)
     assert (
         result.status == "review" and result.ocr is not None and "suggestion for the reviewers" in (result.reason or "")
     )
+    assert [k for k, _ in result.regions if k.startswith("card-")] == [f"card-{i}" for i in range(1, 39)]
     rows = {
         r["file"]: r for r in csv.DictReader(io.StringIO((IMAGES.parent / "manifest.csv").read_text(encoding="utf-8")))
     }
@@ -81,8 +88,10 @@ def test_a_qr_that_disagrees_with_the_printed_acta(ve2024: Election) -> None:
     changed[0], changed[5] = 212, 99  # card 5 is illegible in print: not a disagreement
     forged = TallySheet.from_cards(ve2024, "010111043.01", changed, acta_id="010111043.02.1.0001")  # type: ignore[arg-type]
     said = ocr.disagreements(forged, printed, ve2024)
-    assert said[0] == "the printed acta id is 010111043.01.1.0001, the QR's 010111043.02.1.0001"
-    assert said[1:] == [f"card {ve2024.cards[0].id} ({ve2024.cards[0].code}) is printed 112, the QR says 212"]
+    assert said[0] == ocr.Doubt("acta_id", "the printed acta id is 010111043.01.1.0001, the QR's 010111043.02.1.0001")
+    assert said[1:] == [
+        ocr.Doubt("card-1", f"card {ve2024.cards[0].id} ({ve2024.cards[0].code}) is printed 112, the QR says 212")
+    ]
 
 
 def test_the_real_qr_agrees_with_its_printed_acta(ve2024: Election) -> None:
@@ -91,6 +100,8 @@ def test_the_real_qr_agrees_with_its_printed_acta(ve2024: Election) -> None:
     name = "637933_329296_0476Acta0120.jpg"
     result = read_photo((IMAGES / name).read_bytes(), ve2024, name=name, check_printed=True)
     assert result.status == "qr" and result.ocr is not None and result.ocr.confirmed >= 20  # 23 of 38 when written
+    regions = dict(result.regions)
+    assert {"qr", "acta_id", "card-1", "valid"} <= set(regions) and regions["card-1"][1] < regions["valid"][1]
     from tallyproof.photos.read import load_image
 
     assert ocr.read_valid(load_image((IMAGES / name).read_bytes(), name=name)) == 345  # the CSV's valid votes
@@ -108,5 +119,49 @@ def test_the_printed_valid_votes(ve2024: Election) -> None:
     printed = ocr.parse(acta_text(ve2024, counts), ve2024)
     assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts)) == []
     assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts) + 100) == [
-        f"the printed valid votes are {sum(counts) + 100}, the QR's counts add up to {sum(counts)}"
+        ocr.Doubt("valid", f"the printed valid votes are {sum(counts) + 100}, the QR's counts add up to {sum(counts)}")
     ]
+
+
+def test_each_field_read_is_located(ve2024: Election) -> None:
+    """Tesseract's line boxes become the regions of the acta id and of each card, shown to reviewers."""
+    text = acta_text(ve2024, [1] * 38, garble={2: "?"})
+    boxes = tuple((0, 10 * i, 300, 10 * i + 8) for i in range(len(text.splitlines())))
+    regions = dict(ocr.parse(text, ve2024, boxes).regions)
+    assert regions["acta_id"] == boxes[1] and regions["card-1"] == boxes[6] and regions["card-38"] == boxes[43]
+    assert list(regions) == ["acta_id", *(f"card-{i}" for i in range(1, 39))]
+    assert ocr.parse(text, ve2024).regions == ()  # no positions, no regions
+
+
+def overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two boxes."""
+    w = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+    return w * h / union
+
+
+def test_a_qr_contradicted_by_its_print_goes_to_review_with_the_crop_of_the_line(ve2024: Election) -> None:
+    """A synthetic acta printing 112 votes for the first card under a QR that says 212: the photo goes to
+    review, the card is in doubt, and its region is where the acta prints that card."""
+    if not ocr.available():
+        pytest.skip("Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-spa; .ci/run does it)")
+    from tallyproof.photos.synthetic import render_acta
+    from tallyproof.sheets.sheet import TallySheet
+
+    def sheet(first: int) -> TallySheet:
+        counts = [first, *range(1, 38)]
+        return TallySheet.from_cards(ve2024, "010111043.01", counts, null=3, blank=0, acta_id="010111043.01.1.0001")  # type: ignore[arg-type]
+
+    printed, forged = render_acta(sheet(112), ve2024, digit_by_digit=True), render_acta(sheet(212), ve2024)
+    image = printed.image.copy()
+    image.paste(forged.image.crop(forged.qr_box), forged.qr_box[:2])
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    result = read_photo(png.getvalue(), ve2024, name="forged.png", check_printed=True)
+    assert result.status == "review" and result.sheet is None
+    assert result.doubts == (ocr.Doubt("card-1", "card PSUV (269) is printed 112, the QR says 212"),)
+    regions = dict(result.regions)
+    assert overlap(regions["card-1"], printed.text_boxes["card:PSUV"]) > 0.5
+    assert overlap(regions["acta_id"], printed.text_boxes["acta_id"]) > 0.5
+    assert read_photo(png.getvalue(), ve2024, name="forged.png").status == "qr"  # unchecked, the QR is taken

@@ -3,15 +3,18 @@ review of what no reader could read."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from tallyproof.cli import app
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
+from tallyproof.photos.fields import entries
 from tallyproof.photos.synthetic import degraded
 from tallyproof.sheets.qr import to_qr
 from tallyproof.sheets.sheet import Source, TallySheet
@@ -89,13 +92,18 @@ def test_photos_and_review_from_the_command_line(
     said = " ".join(imported.stdout.split())
     assert imported.exit_code == 0 and "5 photos: 3 read, 1 put up for review" in said and "different payloads" in said
     assert "b.jpg" in run.invoke(app, ["review", "list", "--db", db]).stdout
-    saved = run.invoke(app, ["review", "photo", "1", "-o", str(tmp_path / "look.jpg"), "--db", db])
+    look = ["review", "photo", "1", "-o", str(tmp_path / "look.jpg"), "--crops", str(tmp_path / "crops"), "--db", db]
+    saved = run.invoke(app, look)
     assert saved.exit_code == 0 and (tmp_path / "look.jpg").read_bytes() == (folder / "b.jpg").read_bytes()
+    assert "in doubt, qr: no QR code found by any step" in " ".join(saved.stdout.split())
+    assert [p.name for p in (tmp_path / "crops").iterdir()] == ["qr.png"]  # no OCR here: only where the QR is
     payload = "010111043.02.1.0001!" + ",".join(["20", *(["1"] * 37)]) + "!0!0"
     first = run.invoke(app, ["review", "enter", "1", "--as", "Rosa", "--payload", payload, "--db", db])
     assert first.exit_code == 0 and "a second reviewer" in first.stdout
-    second = run.invoke(app, ["review", "enter", "1", "--as", "Luis", "--db", db], input=payload + "\n")
-    assert second.exit_code == 0 and "two reviewers agree" in " ".join(second.stdout.split())
+    typed = "\n".join(entries(payload, Store.sqlite(Path(db)).election()).values()) + "\n"
+    second = run.invoke(app, ["review", "enter", "1", "--as", "Luis", "--db", db], input=typed)  # field by field
+    assert second.exit_code == 0 and "1. PSUV (269)" in second.stdout
+    assert "two reviewers agree" in " ".join(second.stdout.split())
 
 
 def test_the_real_photos_as_a_folder(make_store: Callable[..., Store]) -> None:
@@ -105,8 +113,8 @@ def test_the_real_photos_as_a_folder(make_store: Callable[..., Store]) -> None:
         )
     store = make_store()
     done = import_photos(store, photo_files(IMAGES), workers=2, ocr=False)
-    assert (done.read, done.review, done.bad, done.conflicts) == (42, 1, [], [])
-    assert store.columns().ids.size == 42
+    assert (done.read, done.review, done.bad, done.conflicts) == (43, 0, [], [])
+    assert store.columns().ids.size == 43
 
 
 def test_photos_read_on_a_dask_cluster(make_store: Callable[..., Store], folder: Path) -> None:
@@ -147,6 +155,11 @@ def test_a_file_name_that_names_another_table_sends_the_photo_to_review(
     assert (done.read, done.review) == (1, 1)
     (review,) = ReviewQueue(store).reviews()
     assert review.filename == "010111043.02.jpg" and "sent for table 010111043.02" in review.reason
+    located = ReviewQueue(store).fields(review.id)
+    assert located["acta_id"].doubt == located["qr"].doubt == review.reason  # the id to check, and the QR
+    assert located["acta_id"].box is None and located["qr"].box is not None  # without OCR: the QR region only
+    form = ReviewQueue(store).form(review.id)
+    assert list(form.crops) == ["qr"] and Image.open(io.BytesIO(form.crops["qr"])).width <= 480
 
 
 def test_import_can_check_every_qr_against_its_printed_acta(

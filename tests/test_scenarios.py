@@ -20,7 +20,7 @@ from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 
 TABLES = 2_000
-FILES = ("registry", "official", "witness", "announcement", "truth")
+FILES = ("registry", "official", "witness", "paper", "announcement", "truth")
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +214,9 @@ def test_the_command_line_writes_a_scenario(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert f"Scenario altered (seed 4): {folder / 'official.csv'}" in result.output
     assert f"ground truth in {folder / 'truth.json'}" in result.output
-    assert {p.name for p in folder.iterdir()} == {f"{f}.csv" for f in ("registry", "sheets", "official", "witness")} | {
+    assert {p.name for p in folder.iterdir()} == {
+        f"{f}.csv" for f in ("registry", "sheets", "official", "witness", "paper")
+    } | {
         "announcement.toml",
         "truth.json",
     }
@@ -224,3 +226,14 @@ def test_the_command_line_writes_a_scenario(tmp_path: Path) -> None:
     assert "--scenario: unknown scenario 'rigged'; choose one of " + ", ".join(SCENARIOS) in bad.output
     assert not (tmp_path / "x").exists()
     assert all(name in runner.invoke(app, ["simulate", "--help"], env={"COLUMNS": "300"}).output for name in SCENARIOS)
+
+
+def test_the_paper_in_the_boxes_is_what_was_counted(played: dict[str, ScenarioData], sim: SimulatedElection) -> None:
+    """The receipts hold the true count where sheets were altered, the stuffed ballots where the box was
+    stuffed, and nothing for a fabricated table."""
+    altered, stuffed, fabricated = played["altered"], played["stuffing"], played["fabricated"]
+    assert altered.paper is not None and np.array_equal(altered.paper.cards, sim.cards)
+    assert not np.array_equal(altered.official.cards, altered.paper.cards)
+    assert stuffed.paper is not None and np.array_equal(stuffed.paper.cards, stuffed.official.cards)
+    assert fabricated.paper is not None and fabricated.paper.tables == sim.tables
+    assert set(fabricated.official.tables) - set(fabricated.paper.tables) == set(fabricated.truth_info["affected"])

@@ -249,6 +249,7 @@ def test_the_review_pages(server: Server, tmp_path: Path) -> None:
     """People transcribe a photo no reader could read, on the server's pages, blind to each other."""
     from urllib.parse import urlencode
 
+    from tallyproof.photos.fields import entries
     from tallyproof.photos.synthetic import degraded
     from tallyproof.sheets.qr import to_qr
     from tallyproof.sheets.sheet import TallySheet
@@ -271,14 +272,14 @@ def test_the_review_pages(server: Server, tmp_path: Path) -> None:
         assert listing.status_code == 200 and "hard.jpg" in listing.text
         one = client.post("/review/1", content=urlencode({"token": rosa}), headers=form)
         assert one.status_code == 200 and "data:image/png;base64," in one.text and "<script" not in one.text
-        first = client.post("/review/1/enter", content=urlencode({"token": rosa, "payload": payload}), headers=form)
-        assert (
-            "a second reviewer" in first.text
-            and payload not in client.post("/review/1", content=urlencode({"token": luis}), headers=form).text
-        )
-        second = client.post("/review/1/enter", content=urlencode({"token": luis, "payload": payload}), headers=form)
+        assert "1. PSUV (269)" in one.text and "In doubt" in one.text  # a field per card; why it is here
+        typed = entries(payload, VE2024)
+        typo = client.post("/review/1/enter", content=urlencode({"token": rosa, **typed, "card-5": "7x"}), headers=form)
+        assert typo.status_code == 400 and "7x&#x27; is not a count of votes (5. MSV" in typo.text
+        assert "value='7x'" in typo.text and f"value='{typed['acta_id']}'" in typo.text  # what was typed is kept
+        first = client.post("/review/1/enter", content=urlencode({"token": rosa, **typed}), headers=form)
+        assert "a second reviewer" in first.text
+        assert typed["acta_id"] not in client.post("/review/1", content=urlencode({"token": luis}), headers=form).text
+        second = client.post("/review/1/enter", content=urlencode({"token": luis, **typed}), headers=form)
         assert "two reviewers agree" in second.text and "Nothing to review" in second.text
-    assert (
-        store.columns(["observer"]).ids.size == 0 or True
-    )  # the photo's own source decides (import's default: witness)
-    assert store.columns(["witness"]).ids.size == 1
+    assert store.columns(["witness"]).ids.size == 1  # the photo's own source (import's default: witness)

@@ -27,7 +27,6 @@ from tallyproof.cli_independent import (
     read_command,
     reconcile_command,
     report_command,
-    review_app,
     submit_command,
 )
 from tallyproof.cli_official import (
@@ -39,6 +38,7 @@ from tallyproof.cli_official import (
     transmit_command,
     verify_log_command,
 )
+from tallyproof.cli_review import review_app
 from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out, progress
 from tallyproof.console import preference as parse_preference
 from tallyproof.election import builtin_elections, load_election
@@ -404,7 +404,7 @@ def simulate(
         str | None,
         typer.Option(
             help="Also play a manipulation scenario (honest, announced, altered, stuffing, fabricated or expelled): "
-            "official.csv, witness.csv, announcement.toml and its ground truth, truth.json."
+            "official.csv, witness.csv, paper.csv (the receipts in the boxes, counted), announcement.toml and its ground truth, truth.json."
         ),
     ] = None,
 ) -> None:

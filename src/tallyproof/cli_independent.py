@@ -25,7 +25,7 @@ from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcil
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
 from tallyproof.sheets.copies import compare_copies
 from tallyproof.sheets.sheet import Source
-from tallyproof.storage.photos import ReviewQueue, import_photos, photo_files
+from tallyproof.storage.photos import import_photos, photo_files
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, check_copy, counted_columns
 from tallyproof.tabulate import tabulate as run_tabulate
@@ -496,51 +496,3 @@ def import_photos_command(
         out.print(
             Text(f"Photos of {len(done.conflicts):,} tables give different payloads: {', '.join(done.conflicts[:10])}")
         )
-
-
-review_app = typer.Typer(
-    help="Photos no reader could read: double-blind transcription by people.", no_args_is_help=True
-)
-
-
-@review_app.command("list")
-def review_list(db: DbOption = DEFAULT_DB) -> None:
-    """Photos waiting for review, with why no reader's value was accepted (entries are not shown)."""
-    table = Table("Review", "Photo", "Status", "Entries", "Why", title="Review queue", title_justify="left")
-    for r in ReviewQueue(Store.sqlite(db)).reviews():
-        table.add_row(str(r.id), Text(r.filename), r.status, str(r.entries), Text(r.reason))
-    out.print(table)
-
-
-@review_app.command("photo")
-def review_photo(
-    review: Annotated[int, typer.Argument(help="The review's number.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the photo.")],
-    db: DbOption = DEFAULT_DB,
-) -> None:
-    """Save the photo under review, to look at it."""
-    try:
-        output.write_bytes(ReviewQueue(Store.sqlite(db)).photo(review))
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(output)) from exc
-    out.print(Text(f"Review {review}: photo saved to {output}"))
-
-
-@review_app.command("enter")
-def review_enter(
-    review: Annotated[int, typer.Argument(help="The review's number.")],
-    name: Annotated[str, typer.Option("--as", help="Your name (two different reviewers must agree).")],
-    payload: Annotated[
-        str | None, typer.Option(help="What you read, as a QR payload (asked for if not given).")
-    ] = None,
-    db: DbOption = DEFAULT_DB,
-) -> None:
-    """Enter your transcription of a photo, without seeing anyone else's."""
-    text = payload if payload is not None else typer.prompt("QR payload (acta id!38 counts!null!blank)")
-    decided = ReviewQueue(Store.sqlite(db)).enter(review, name, text)
-    said = {
-        "open": "recorded; a second reviewer must enter it too",
-        "third": "recorded; it does not agree with the other entry, so a third reviewer decides",
-        "agreed": "recorded; two reviewers agree, and the copy is imported",
-    }
-    out.print(Text(f"Review {review}: {said[decided.status]}."))

@@ -140,6 +140,9 @@ class ScenarioData:
     ``voters`` (votes cast) and ``registered`` (the whole registry)."""
     truth_info: dict[str, Any] = field(repr=False)
     """JSON-able ground truth: ``scenario``, ``seed``, ``parameters``, ``affected`` table ids, ``true_totals``…"""
+    paper: TableResults | None = None
+    """The paper receipts in each real table's box, counted: what was counted at the table (stuffed
+    ballots printed receipts too); a fabricated table has no box. What an audit's hand count finds."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -192,12 +195,13 @@ def scenario(sim: SimulatedElection, name: str, *, seed: int) -> ScenarioData:
         announcement = _misannounce(announcement, sim.election, ctx)
     witness = plan.counted.take(np.flatnonzero(plan.witnessed))
     info = _truth_info(ctx, name, seed, plan, [plan.official.tables[i] for i in counted.tolist()])
-    return ScenarioData(name, seed, sim, plan.official, witness, announcement, info)
+    return ScenarioData(name, seed, sim, plan.official, witness, announcement, info, plan.counted)
 
 
 def write_scenario(data: ScenarioData, out_dir: Path) -> dict[str, Path]:
-    """Write ``registry.csv``, ``official.csv``, ``witness.csv``, ``announcement.toml`` and ``truth.json``
-    into ``out_dir`` (created if needed); :class:`InputError` naming the path if it cannot be written.
+    """Write ``registry.csv``, ``official.csv``, ``witness.csv``, ``paper.csv`` (the receipts in the boxes,
+    counted), ``announcement.toml`` and ``truth.json`` into ``out_dir`` (created if needed);
+    :class:`InputError` naming the path if it cannot be written.
 
     ``registry.csv`` is the true registry (``table,registered``, as :func:`tallyproof.simulate.write`
     writes it); the copies are tallyproof's generic CSV with per-card counts
@@ -211,13 +215,14 @@ def write_scenario(data: ScenarioData, out_dir: Path) -> dict[str, Path]:
 
 def _write(data: ScenarioData, out_dir: Path) -> dict[str, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    files = ("registry.csv", "official.csv", "witness.csv", "announcement.toml", "truth.json")
+    files = ("registry.csv", "official.csv", "witness.csv", "paper.csv", "announcement.toml", "truth.json")
     paths = {name.split(".")[0]: out_dir / name for name in files}
     sim, election = data.truth, data.truth.election
     with paths["registry"].open("w", encoding="utf-8", newline="") as out:
         out.write("table,registered\n")
         out.writelines(f"{t},{r}\n" for t, r in zip(sim.tables, sim.registered.tolist(), strict=True))
-    for name, results in (("official", data.official), ("witness", data.witness)):
+    paper = data.paper if data.paper is not None else TableResults.of(sim)
+    for name, results in (("official", data.official), ("witness", data.witness), ("paper", paper)):
         with paths[name].open("w", encoding="utf-8", newline="") as out:
             write_csv(out, ((sheet, {}) for sheet in results.sheets(election)), election, [])
     paths["announcement"].write_text(_announcement_toml(data.announcement, data.name), encoding="utf-8")

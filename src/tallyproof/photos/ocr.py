@@ -23,7 +23,23 @@ from PIL import Image
 from tallyproof.election import Election
 from tallyproof.sheets.sheet import TallySheet
 
-__all__ = ["OcrRead", "Scan", "available", "disagreements", "parse", "read_text", "read_valid", "scan", "valid_in"]
+__all__ = [
+    "Box",
+    "Doubt",
+    "OcrRead",
+    "Scan",
+    "available",
+    "disagreements",
+    "find_valid",
+    "parse",
+    "read_text",
+    "read_valid",
+    "scan",
+    "valid_in",
+]
+
+Box = tuple[int, int, int, int]
+"""A part of the photo, in its pixels: left, top, right, bottom."""
 
 TOP = 0.6
 """Share of the strip, from the top, read by OCR (the counts and the summary; not the signatures)."""
@@ -55,6 +71,9 @@ class OcrRead:
     """Card lines whose printed code is the election's code for the card at that position."""
     agreeing: tuple[bool, ...] = ()
     """Per card line found: its digits and words agree."""
+    regions: tuple[tuple[str, Box], ...] = ()
+    """Where each field read is printed, by field (``acta_id``, ``card-1`` … in ballot order, ``valid``):
+    what a reviewer is shown beside the field."""
 
     @property
     def confidence(self) -> float:
@@ -83,22 +102,37 @@ def _tesseract(img: Image.Image, psm: int, *extra: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Scan:
-    """One Tesseract pass over the top of the strip: its text, and where "Resumen de votos" starts."""
+    """One Tesseract pass over the top of the strip: its text, where each line is, and where "Resumen de
+    votos" starts."""
 
     text: str
     summary_top: int | None
+    boxes: tuple[Box, ...] = ()
+    """Per line of ``text``: where it is printed."""
 
 
 def scan(img: Image.Image) -> Scan:
     """Tesseract's words of the top of the strip (Spanish model, one column of lines, TSV: words with their
     positions), as lines of text, and the position of the summary box's heading."""
-    rows = [r.split("\t") for r in _tesseract(_top(img), 4, "tsv").splitlines()[1:]]
-    words = [r for r in rows if len(r) == 12 and r[0] == "5"]  # level 5: a word
-    lines: dict[tuple[str, str, str], list[str]] = {}
-    for r in words:
-        lines.setdefault((r[2], r[3], r[4]), []).append(r[11])  # block, paragraph, line
+    text, boxes, words = _lines(_tesseract(_top(img), 4, "tsv"))
     summary = next((int(r[7]) for r in words if r[11].lower().startswith("resumen")), None)
-    return Scan("\n".join(" ".join(w) for w in lines.values()), summary)
+    return Scan(text, summary, boxes)
+
+
+def _lines(tsv: str, left: int = 0, top: int = 0) -> tuple[str, tuple[Box, ...], list[list[str]]]:
+    """Tesseract's TSV as lines of text, each line's box (shifted by ``left``, ``top``), and the words."""
+    rows = [r.split("\t") for r in tsv.splitlines()[1:]]
+    words = [r for r in rows if len(r) == 12 and r[0] == "5"]  # level 5: a word
+    lines: dict[tuple[str, str, str], list[list[str]]] = {}
+    for r in words:
+        lines.setdefault((r[2], r[3], r[4]), []).append(r)  # block, paragraph, line
+    boxes = []
+    for line in lines.values():
+        x, y = [int(w[6]) for w in line], [int(w[7]) for w in line]
+        x2, y2 = [int(w[6]) + int(w[8]) for w in line], [int(w[7]) + int(w[9]) for w in line]
+        boxes.append((left + min(x), top + min(y), left + max(x2), top + max(y2)))
+    text = "\n".join(" ".join(w[11] for w in line) for line in lines.values())
+    return text, tuple(boxes), words
 
 
 def read_text(img: Image.Image) -> str:
@@ -118,36 +152,53 @@ _VALID = re.compile(
 
 
 def read_valid(img: Image.Image, scanned: Scan | None = None) -> int | None:
-    """The valid votes printed in the acta's summary box, if its digits and words agree: the box below
-    "Resumen de votos" (found by :func:`scan`, or by ``scanned`` when it was already run) read as a block."""
+    """The valid votes printed in the acta's summary box, if its digits and words agree (see
+    :func:`find_valid`)."""
+    return find_valid(img, scanned)[0]
+
+
+def find_valid(img: Image.Image, scanned: Scan | None = None) -> tuple[int | None, Box | None]:
+    """The valid votes printed in the acta's summary box, if its digits and words agree, and where: the box
+    below "Resumen de votos" (found by :func:`scan`, or by ``scanned`` when it was already run) read as a
+    block."""
     top = (scanned or scan(img)).summary_top
     if top is None:
-        return None
-    box = img.crop((0, top + 30, img.width, min(img.height, top + 30 + SUMMARY_HEIGHT)))
-    return valid_in(_tesseract(box, 6))
+        return None, None
+    start = top + 30
+    box = img.crop((0, start, img.width, min(img.height, start + SUMMARY_HEIGHT)))
+    text, boxes, _ = _lines(_tesseract(box, 6, "tsv"), 0, start)
+    return _valid_line(text, boxes)
 
 
 def valid_in(text: str) -> int | None:
     """The valid votes of a summary box's text, when the digits and the words agree."""
-    for line in text.splitlines():
+    return _valid_line(text, ())[0]
+
+
+def _valid_line(text: str, boxes: tuple[Box, ...]) -> tuple[int | None, Box | None]:
+    for i, line in enumerate(text.splitlines()):
         found = _VALID.search(line)
         if found and _number(found["votes"]) is not None and _number(found["votes"]) == _spelt(found["words"]):
-            return _spelt(found["words"])
-    return None
+            return _spelt(found["words"]), boxes[i] if i < len(boxes) else None
+    return None, None
 
 
-def parse(text: str, election: Election) -> OcrRead:
-    """The acta id and the card lines of an acta's text (see the module docstring)."""
+def parse(text: str, election: Election, boxes: tuple[Box, ...] = ()) -> OcrRead:
+    """The acta id and the card lines of an acta's text (see the module docstring); ``boxes``, where each
+    line of ``text`` is printed (:attr:`Scan.boxes`), gives each field's region."""
     acta = _ACTA.search(text)
     counts: list[int | None] = []
     agreeing: list[bool] = []
     confirmed = matching = 0
     lines = text.splitlines()
+    regions = [("acta_id", boxes[i]) for i, line in enumerate(lines) if _ACTA.search(line) and i < len(boxes)][:1]
     header = next((i for i, line in enumerate(lines) if "sigla" in line.lower()), -1)
-    for line in lines[header + 1 :]:  # the card lines follow the header "Cand. Sigla Código NRO. Letras"
+    for i, line in enumerate(lines[header + 1 :], start=header + 1):  # after "Cand. Sigla Código NRO. Letras"
         found = _CARD.search(line.strip())
         if not found or len(counts) >= len(election.cards):
             continue
+        if i < len(boxes):
+            regions.append((f"card-{len(counts) + 1}", boxes[i]))
         words = _spelt(found["words"])
         digits = _number(found["votes"])
         confirmed += digits is not None and digits == words
@@ -155,7 +206,7 @@ def parse(text: str, election: Election) -> OcrRead:
         card = election.cards[len(counts)]
         matching += card.code is not None and _number(found["code"]) == card.code
         counts.append(words if words is not None else digits)
-    return OcrRead(acta[1] if acta else None, tuple(counts), confirmed, matching, tuple(agreeing))
+    return OcrRead(acta[1] if acta else None, tuple(counts), confirmed, matching, tuple(agreeing), tuple(regions))
 
 
 def _spelt(words: str) -> int | None:
@@ -171,16 +222,27 @@ def _number(text: str) -> int | None:
     return int(cleaned) if cleaned.isdigit() else None
 
 
-def disagreements(sheet: TallySheet, read: OcrRead, election: Election, *, valid: int | None = None) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Doubt:
+    """A field of the acta that a reviewer must look at, and why (the crop of ``field`` shows it)."""
+
+    field: str
+    said: str
+
+
+def disagreements(sheet: TallySheet, read: OcrRead, election: Election, *, valid: int | None = None) -> list[Doubt]:
     """Where a QR's sheet and the printed acta disagree, counting only printed counts whose digits and words
     agree (an illegible line is not a disagreement): the acta id, each such card, and the printed valid
     votes (``valid``) against the QR's counts added up."""
     out = []
     if valid is not None and sheet.cards is not None and valid != sum(sheet.cards):
-        out.append(f"the printed valid votes are {valid}, the QR's counts add up to {sum(sheet.cards)}")
+        out.append(Doubt("valid", f"the printed valid votes are {valid}, the QR's counts add up to {sum(sheet.cards)}"))
     if read.acta_id is not None and sheet.acta_id is not None and read.acta_id != sheet.acta_id:
-        out.append(f"the printed acta id is {read.acta_id}, the QR's {sheet.acta_id}")
-    for card, qr, printed, sure in zip(election.cards, sheet.cards or (), read.counts, read.agreeing, strict=False):
+        out.append(Doubt("acta_id", f"the printed acta id is {read.acta_id}, the QR's {sheet.acta_id}"))
+    cards = zip(election.cards, sheet.cards or (), read.counts, read.agreeing, strict=False)
+    for position, (card, qr, printed, sure) in enumerate(cards, start=1):
         if sure and printed != qr:
-            out.append(f"card {card.id} ({card.code}) is printed {printed}, the QR says {qr}")
+            out.append(
+                Doubt(f"card-{position}", f"card {card.id} ({card.code}) is printed {printed}, the QR says {qr}")
+            )
     return out

@@ -9,7 +9,8 @@ never accepted without a human looking at it.
 
 The steps, cheapest first: the photo as it is; where the QR sits on an acta (the bottom of the
 strip); that region enlarged; dark specks removed (scan streaks); dark strokes thickened (gaps in
-modules); a global threshold (Otsu); and small rotations (a photo taken askew). zxing-cpp itself
+modules); a global threshold (Otsu); finder patterns restored (their dark centres painted back where they
+printed light, :mod:`tallyproof.photos.finder`); and small rotations (a photo taken askew). zxing-cpp itself
 already tries 90° rotations, inverted images and downscaled copies within each step.
 
 Bad files — not an image, truncated, a decompression bomb, too large — raise :class:`PhotoError`
@@ -35,7 +36,8 @@ from scipy import ndimage
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, TallyproofError
 from tallyproof.photos import ocr as printed_text
-from tallyproof.photos.ocr import OcrRead
+from tallyproof.photos.finder import finders_restored, otsu_cut
+from tallyproof.photos.ocr import Box, Doubt, OcrRead
 from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import Severity, TallySheet, check
 from tallyproof.sheets.signed import SignedSheet
@@ -47,7 +49,9 @@ __all__ = [
     "Attempt",
     "PhotoError",
     "PhotoRead",
+    "crop",
     "load_image",
+    "qr_box",
     "read_photo",
     "review_image",
     "table_in_name",
@@ -92,15 +96,25 @@ class PhotoRead:
     ocr: OcrRead | None = None
     """What the printed text said, when no QR could be read and Tesseract is installed: a suggestion for
     review, never a value accepted."""
+    regions: tuple[tuple[str, Box], ...] = ()
+    """Where fields are printed (``qr``, and what OCR located: ``acta_id``, ``card-N``, ``valid``)."""
+    doubts: tuple[Doubt, ...] = ()
+    """The fields a reviewer must look at, and why: shown beside the crop of their region."""
 
 
 Step = tuple[str, Callable[[Image.Image], Image.Image]]
+_OTHER_TABLE = "the photo was sent for table"
 _QR = zxingcpp.barcode_formats_from_str("QRCode")
 
 
-def _qr_region(img: Image.Image) -> Image.Image:
+def qr_box(img: Image.Image) -> Box:
+    """Where the QR is searched first: the bottom of a tall strip, else the whole photo."""
     w, h = img.size
-    return img.crop((0, int(h * (1 - QR_REGION)), w, h)) if h > 2 * w else img
+    return (0, int(h * (1 - QR_REGION)), w, h) if h > 2 * w else (0, 0, w, h)
+
+
+def _qr_region(img: Image.Image) -> Image.Image:
+    return img.crop(qr_box(img))
 
 
 def _enlarged(img: Image.Image) -> Image.Image:
@@ -111,13 +125,7 @@ def _enlarged(img: Image.Image) -> Image.Image:
 def _otsu(img: Image.Image) -> Image.Image:
     """Otsu's threshold (1979): the cut that best separates dark modules from light paper."""
     grey = np.asarray(_qr_region(img))
-    hist = np.bincount(grey.ravel(), minlength=256).astype(np.float64)
-    weight = np.cumsum(hist)
-    mean = np.cumsum(hist * np.arange(256))
-    total, total_mean = weight[-1], mean[-1]
-    between = (total_mean * weight - mean * total) ** 2 / np.maximum(weight * (total - weight), 1e-9)
-    cut = int(np.argmax(between[:-1]))
-    return Image.fromarray(np.where(grey > cut, 255, 0).astype(np.uint8))
+    return Image.fromarray(np.where(grey > otsu_cut(grey), 255, 0).astype(np.uint8))
 
 
 def _destreaked(size: int, scale: int = 1) -> Callable[[Image.Image], Image.Image]:
@@ -157,6 +165,7 @@ CASCADE: tuple[Step, ...] = (
     ("streaks repaired", _destreaked(5)),
     ("streaks repaired, enlarged 2x", _destreaked(9, scale=2)),
     ("Otsu threshold", _otsu),
+    ("finder patterns restored", lambda img: finders_restored(_qr_region(img))),
     ("rotated 4°", _rotated(4)),
     ("rotated -4°", _rotated(-4)),
     ("rotated 8°", _rotated(8)),
@@ -208,29 +217,61 @@ def read_photo(
         found, sheet, problem, notes = _try(repair(img), election, expected_table)
         attempts.append(Attempt(step, found, problem, time.perf_counter() - start))
         if sheet is not None and found is not None:
-            printed, valid = (
-                _printed(img, election, valid=True) if check_printed and printed_text.available() else (None, None)
-            )
-            differ = printed_text.disagreements(sheet, printed, election, valid=valid) if printed is not None else []
+            if not (check_printed and printed_text.available()):
+                return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes)
+            printed, valid, regions = _printed(img, election, valid=True)
+            differ = printed_text.disagreements(sheet, printed, election, valid=valid)
             if differ:
-                reason = "the QR and the printed acta disagree: " + "; ".join(differ)
-                return PhotoRead(name, digest, "review", found, None, step, tuple(attempts), reason, ocr=printed)
-            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes, ocr=printed)
+                reason = "the QR and the printed acta disagree: " + "; ".join(d.said for d in differ)
+                return PhotoRead(
+                    name,
+                    digest,
+                    "review",
+                    found,
+                    None,
+                    step,
+                    tuple(attempts),
+                    reason,
+                    (),
+                    printed,
+                    regions,
+                    tuple(differ),
+                )
+            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), None, notes, printed, regions)
+    return _unread(img, election, name, digest, tuple(attempts), ocr=ocr)
+
+
+def _unread(
+    img: Image.Image, election: Election, name: str, digest: str, attempts: tuple[Attempt, ...], *, ocr: bool
+) -> PhotoRead:
+    """A photo no step read: to review, with why, the QR's region, and what the printed text suggests."""
     last: str = next((a.problem for a in reversed(attempts) if a.problem and a.found), "no QR code found by any step")
-    printed = _printed(img, election, valid=False)[0] if ocr and printed_text.available() else None
-    if printed is not None:
+    doubts = [Doubt("qr", last)]
+    if _OTHER_TABLE in last:
+        doubts.append(Doubt("acta_id", last))
+    printed: OcrRead | None = None
+    regions: tuple[tuple[str, Box], ...] = (("qr", qr_box(img)),)
+    if ocr and printed_text.available():
+        printed, _, regions = _printed(img, election, valid=False)
         last += (
             f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
             f"words (confidence {printed.confidence:.0%}): a suggestion for the reviewers"
         )
-    return PhotoRead(name, digest, "review", attempts=tuple(attempts), reason=last, ocr=printed)
+    return PhotoRead(
+        name, digest, "review", attempts=attempts, reason=last, ocr=printed, regions=regions, doubts=tuple(doubts)
+    )
 
 
-def _printed(img: Image.Image, election: Election, *, valid: bool) -> tuple[OcrRead, int | None]:
-    """The printed card counts, and (with ``valid``) the printed valid votes: one Tesseract pass over the
-    strip, and one more over its summary box."""
+def _printed(
+    img: Image.Image, election: Election, *, valid: bool
+) -> tuple[OcrRead, int | None, tuple[tuple[str, Box], ...]]:
+    """The printed card counts, (with ``valid``) the printed valid votes, and where every field read is
+    printed: one Tesseract pass over the strip, and one more over its summary box."""
     scanned = printed_text.scan(img)
-    return printed_text.parse(scanned.text, election), printed_text.read_valid(img, scanned) if valid else None
+    read = printed_text.parse(scanned.text, election, scanned.boxes)
+    votes, box = printed_text.find_valid(img, scanned) if valid else (None, None)
+    regions = (("qr", qr_box(img)), *read.regions, *((("valid", box),) if box is not None else ()))
+    return read, votes, regions
 
 
 def _try(
@@ -250,7 +291,7 @@ def _try(
     if errors:
         return text, None, "; ".join(errors), ()
     if expected_table is not None and sheet.table != expected_table:
-        return text, None, f"the QR is of table {sheet.table}, the photo was sent for table {expected_table}", ()
+        return text, None, f"the QR is of table {sheet.table}, {_OTHER_TABLE} {expected_table}", ()
     return text, sheet, None, tuple(str(f) for f in findings)
 
 
@@ -258,6 +299,21 @@ def _decode(text: str, election: Election) -> TallySheet:
     if looks_like_qr(text.strip()):
         return from_qr(text.strip(), election)
     return SignedSheet.from_text(text.strip(), election).sheet
+
+
+def crop(data: bytes, box: Box, *, margin: int = 12, width: int = 480) -> bytes:
+    """The part ``box`` of a photo (with ``margin`` pixels around), as a PNG at most ``width`` pixels wide:
+    what a reviewer sees beside a field."""
+    img = load_image(data, name="photo")
+    left, top, right, bottom = box
+    part = img.crop(
+        (max(0, left - margin), max(0, top - margin), min(img.width, right + margin), min(img.height, bottom + margin))
+    )
+    if part.width > width:
+        part = part.resize((width, max(1, part.height * width // part.width)), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    part.save(out, format="PNG", optimize=True)
+    return out.getvalue()
 
 
 def review_image(data: bytes, *, width: int = 480) -> bytes:

@@ -44,6 +44,7 @@ __all__ = [
     "blur",
     "crumple",
     "degraded",
+    "digit_words",
     "downscale",
     "jpeg",
     "occlude",
@@ -131,6 +132,11 @@ def spanish_words(n: int) -> str:
     return " ".join(words)
 
 
+def digit_words(n: int) -> str:
+    """A count spelt digit by digit over four digits, as real actas print it: 112 → ``CERO, UNO, UNO, DOS``."""
+    return ", ".join(_BELOW_30[int(d)] for d in f"{n:04d}")
+
+
 def _below_1000(n: int, *, apocope: bool) -> str:
     hundreds, rest = divmod(n, 100)
     words = [] if hundreds == 0 else ["CIEN" if n == 100 else _HUNDREDS[hundreds]]
@@ -166,6 +172,7 @@ class _Pen:
     width: int
     y: int = TOP
     boxes: dict[str, Box] = field(default_factory=dict)
+    spell: Callable[[int], str] = field(default=lambda n: spanish_words(n))
 
     def put(self, x: float, text: str, *, anchor: str = "la", bold: bool = False) -> Box:
         stroke = 1 if bold else 0
@@ -199,7 +206,7 @@ class _Pen:
         boxes = [self.put(x[0], label, anchor="ra"), self.put(x[2], str(count), anchor="ra")]
         if code:
             boxes.append(self.put(x[1], code))
-        words = self.wrap(spanish_words(count), self.width - MARGIN - x[3])
+        words = self.wrap(self.spell(count), self.width - MARGIN - x[3])
         for i, part in enumerate(words):
             self.y += LINE if i else 0
             boxes.append(self.put(x[3], part))
@@ -211,17 +218,20 @@ class _Pen:
         self.y += LINE // 2
 
 
-def render_acta(sheet: TallySheet, election: Election, *, seed: int = 0, width: int = 640) -> Acta:
+def render_acta(
+    sheet: TallySheet, election: Election, *, seed: int = 0, width: int = 640, digit_by_digit: bool = False
+) -> Acta:
     """Draw ``sheet`` as a printed acta, a greyscale strip ``width`` px wide and about 8 times as tall.
 
     ``seed`` chooses what is not in the sheet (the UUID, print time, signatures); the same arguments
-    always give the same pixels. Raises :class:`~tallyproof.errors.CodecError` for a sheet without
-    per-card counts (it has no QR payload).
+    always give the same pixels. ``digit_by_digit`` spells the votes as real actas do (:func:`digit_words`)
+    instead of as an amount. Raises :class:`~tallyproof.errors.CodecError` for a sheet without per-card
+    counts (it has no QR payload).
     """
     payload = to_qr(sheet)
     rng = np.random.default_rng(seed)
     image = Image.new("L", (width, _CANVAS), PAPER)
-    pen = _Pen(ImageDraw.Draw(image), width)
+    pen = _Pen(ImageDraw.Draw(image), width, spell=digit_words if digit_by_digit else spanish_words)
     _header(pen, sheet, election, payload, rng)
     _cards(pen, sheet, election)
     _summary(pen, sheet)

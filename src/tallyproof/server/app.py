@@ -25,10 +25,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
-from tallyproof.errors import AccessError, InputError, TallyproofError, UnknownError
+from tallyproof.errors import AccessError, CodecError, InputError, TallyproofError, UnknownError
 from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.photos.fields import payload as transcription
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
-from tallyproof.photos.read import review_image
 from tallyproof.server.pages import check_page, page, review_list_page, review_page
 from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
@@ -413,7 +413,7 @@ def _review_routes(app: FastAPI, store: Store) -> None:
         token = (await _form(request)).get("token", "")
         try:
             subs.authenticate(token)
-            return HTMLResponse(review_page(token, review_id, review_image(queue.photo(review_id))))
+            return HTMLResponse(review_page(token, queue.form(review_id)))
         except TallyproofError as exc:
             return HTMLResponse(listing("", str(exc)), status_code=exc.http_status)
 
@@ -422,7 +422,11 @@ def _review_routes(app: FastAPI, store: Store) -> None:
         form = await _form(request)
         try:
             account = subs.authenticate(form.get("token", ""))
-            decided = queue.enter(review_id, account.name, form.get("payload", ""))
+            try:
+                decided = queue.enter(review_id, account.name, transcription(form, store.election()))
+            except CodecError as exc:  # a field mistyped: the form again, as typed, with what is wrong
+                page = review_page(form["token"], queue.form(review_id), said=str(exc), values=form)
+                return HTMLResponse(page, status_code=exc.http_status)
         except TallyproofError as exc:
             return HTMLResponse(listing(form.get("token", ""), str(exc)), status_code=exc.http_status)
         said = {

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import html
 
+from tallyproof.photos.fields import Field
+from tallyproof.storage.photos import ReviewForm
 from tallyproof.storage.submissions import CopyCheck
 
 __all__ = ["STYLE", "check_page", "page", "review_list_page", "review_page"]
@@ -84,24 +87,52 @@ def review_list_page(token: str, reviews: list[tuple[int, str, str]], *, error: 
     return page("Photos to review", "".join(parts))
 
 
-def review_page(token: str, review_id: int, image_png: bytes, *, said: str | None = None) -> str:
-    """One photo, its counts beside the field for the transcription; nobody else's entry is shown."""
-    import base64
-
-    picture = base64.b64encode(image_png).decode("ascii")
-    note = f"<p><strong>{html.escape(said)}</strong></p>" if said else ""
-    form = (
-        f"<form method=post action=/review/{review_id}/enter><input type=hidden name=token value='{html.escape(token)}'>"
-        "<label>What the acta says, as a QR payload (acta id!38 counts!null!blank)"
-        "<textarea name=payload rows=4 required></textarea></label><button type=submit>Enter</button></form>"
+def review_page(token: str, form: ReviewForm, *, said: str | None = None, values: dict[str, str] | None = None) -> str:
+    """One photo: each field of the acta beside the crop that shows it (the whole counts region beside the
+    form for the rest); nobody else's entry and no machine reading are shown."""
+    note = f"<p class=bad><strong>{html.escape(said)}</strong></p>" if said else ""
+    keys = {f.key for f in form.fields}
+    doubts = "".join(
+        f"<li>{html.escape(why)}"
+        + (
+            f"<br><img alt='where' style='max-width:100%' src='{_png(form.crops[k])}'>"
+            if k not in keys and k in form.crops
+            else ""
+        )
+        + "</li>"
+        for k, why in form.doubts.items()
     )
+    rows = "".join(_field_row(f, form, values or {}) for f in form.fields)
     body = (
-        f"<h1>Review {review_id}</h1>{note}<div style='display:flex;flex-wrap:wrap;gap:1em'>"
-        f"<img alt='the acta' style='max-width:100%;width:24em' src='data:image/png;base64,{picture}'>"
-        f"<div style='flex:1;min-width:16em'>{form}<p>Your entry counts only when a second reviewer, who does not see "
-        "it, enters the same.</p></div></div>"
+        f"<h1>Review {form.review_id}</h1>{note}"
+        + (f"<p>In doubt, marked below:</p><ul>{doubts}</ul>" if doubts else "")
+        + f"<div style='display:flex;flex-wrap:wrap;gap:1em;align-items:flex-start'>"
+        f"<img alt='the acta' style='max-width:100%;width:20em;position:sticky;top:0' src='{_png(form.overview_png)}'>"
+        f"<form method=post action=/review/{form.review_id}/enter style='flex:1;min-width:18em'>"
+        f"<input type=hidden name=token value='{html.escape(token)}'>"
+        "<p>Type what the acta prints, field by field. Your entry counts only when a second reviewer, who does "
+        f"not see it, enters the same.</p><table>{rows}</table><button type=submit>Enter</button></form></div>"
     )
-    return page(f"Review {review_id}", body)
+    return page(f"Review {form.review_id}", body)
+
+
+def _field_row(f: Field, form: ReviewForm, values: dict[str, str]) -> str:
+    numeric = "" if f.key == "acta_id" else " inputmode=numeric pattern='[0-9 ]*'"
+    crop = (
+        f"<img alt='where it is printed' style='max-width:100%' src='{_png(form.crops[f.key])}'>"
+        if f.key in form.crops
+        else ""
+    )
+    doubt = f"<br><span class=bad>{html.escape(form.doubts[f.key])}</span>" if f.key in form.doubts else ""
+    value = html.escape(values.get(f.key, ""))
+    return (
+        f"<tr><td><label for='{f.key}'>{html.escape(f.label)}</label>{doubt}<br>{crop}</td>"
+        f"<td style='width:7em'><input id='{f.key}' name='{f.key}' value='{value}' required{numeric}></td></tr>"
+    )
+
+
+def _png(data: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
 
 
 def _token_form(action: str, label: str) -> str:

@@ -24,14 +24,16 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from tallyproof.errors import InputError, UnknownError
-from tallyproof.photos.read import MAX_BYTES, PhotoRead, read_photo, table_in_name
+from tallyproof.photos.fields import Field, fields
+from tallyproof.photos.ocr import Box
+from tallyproof.photos.read import MAX_BYTES, PhotoRead, crop, read_photo, review_image, table_in_name
 from tallyproof.sheets.sheet import Source
 from tallyproof.storage import schema as s
 from tallyproof.storage.imports import import_data
 from tallyproof.storage.store import Store, now
 from tallyproof.storage.submissions import decode_sheet, keep_photo
 
-__all__ = ["PHOTO_SUFFIXES", "PhotoImport", "Review", "ReviewQueue", "import_photos"]
+__all__ = ["PHOTO_SUFFIXES", "PhotoImport", "Review", "ReviewField", "ReviewForm", "ReviewQueue", "import_photos"]
 
 PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 
@@ -214,8 +216,25 @@ def _record(store: Store, result: PhotoRead, source: Source, submitter: str | No
     suggestion = result.ocr.payload(store.election()) if result.ocr is not None else None
     with store.write() as conn:
         row = {"photo_batch_id": batch_id, "reason": result.reason or "", "suggestion": suggestion}
-        conn.execute(insert(s.reviews).values(**row, created_at=now(), status="open"))
+        review_id = conn.execute(insert(s.reviews).values(**row, created_at=now(), status="open")).inserted_primary_key
+        if located := _located(review_id[0], result):
+            conn.execute(insert(s.review_fields), located)
     summary.review += 1
+
+
+def _located(review_id: int, result: PhotoRead) -> list[dict[str, Any]]:
+    """The rows of ``review_fields`` for a photo: every field located, and every field in doubt."""
+    doubts: dict[str, list[str]] = {}
+    for d in result.doubts:
+        doubts.setdefault(d.field, []).append(d.said)
+    boxes = dict(result.regions)
+    rows = []
+    for name in dict.fromkeys([*boxes, *doubts]):
+        box = boxes.get(name)
+        left, top, right, bottom = box if box is not None else (None, None, None, None)
+        said = "; ".join(doubts[name]) if name in doubts else None
+        rows.append(dict(review_id=review_id, field=name, left=left, top=top, right=right, bottom=bottom, doubt=said))
+    return rows
 
 
 def _conflicting_photos(store: Store) -> list[str]:
@@ -227,6 +246,28 @@ def _conflicting_photos(store: Store) -> list[str]:
         for table, digest in conn.execute(q):
             seen.setdefault(table, set()).add(digest)
     return sorted(t for t, digests in seen.items() if len(digests) > 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewField:
+    """A field of a photo under review: where it is printed (if located) and why it is in doubt (if it is)."""
+
+    field: str
+    box: Box | None
+    doubt: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReviewForm:
+    """What a reviewer is shown for one photo: the acta's fields in order, each with the crop of the photo
+    where it is printed (PNG, when OCR located it) and why it is in doubt (when it is); and the counts
+    region of the whole photo for the rest."""
+
+    review_id: int
+    overview_png: bytes
+    fields: list[Field]
+    crops: dict[str, bytes]
+    doubts: dict[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +312,25 @@ class ReviewQueue:
         if raw is None:
             raise UnknownError("no such review", where=f"review {review_id}")
         return bytes(raw)
+
+    def fields(self, review_id: int) -> dict[str, ReviewField]:
+        """The fields of a photo under review located by OCR or in doubt, by field key."""
+        f = s.review_fields.c
+        q = select(f.field, f.left, f.top, f.right, f.bottom, f.doubt).where(f.review_id == review_id)
+        with self.store._read() as conn:
+            rows = conn.execute(q).all()
+        return {
+            name: ReviewField(name, None if left is None else (left, top, right, bottom), doubt)
+            for name, left, top, right, bottom, doubt in rows
+        }
+
+    def form(self, review_id: int) -> ReviewForm:
+        """The photo under review laid out for a reviewer (see :class:`ReviewForm`)."""
+        photo = self.photo(review_id)
+        located = self.fields(review_id)
+        crops = {k: crop(photo, f.box) for k, f in located.items() if f.box is not None}
+        doubts = {k: f.doubt for k, f in located.items() if f.doubt is not None}
+        return ReviewForm(review_id, review_image(photo), fields(self.store.election()), crops, doubts)
 
     def enter(self, review_id: int, reviewer: str, payload: str) -> Review:
         """Record what ``reviewer`` read (as a QR payload); decide when two agree (or a third settles it)."""

@@ -45,6 +45,7 @@ __all__ = [
     "registry",
     "rejects",
     "review_entries",
+    "review_fields",
     "review_metadata",
     "reviews",
     "sheets",
@@ -285,7 +286,28 @@ def _v4(conn: Connection) -> None:
     review_metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
+# -- version 5: where each field is printed on a photo under review, and what is in doubt ----------
+
+review_fields_metadata = MetaData()
+
+review_fields = Table(
+    "review_fields",
+    review_fields_metadata,
+    Column("review_id", Integer, primary_key=True),  # reviews.id
+    Column("field", String(32), primary_key=True),  # qr | acta_id | card-N | valid
+    Column("left", Integer),  # the field's region in the photo's pixels (null: not located)
+    Column("top", Integer),
+    Column("right", Integer),
+    Column("bottom", Integer),
+    Column("doubt", Text),  # why a reviewer must look at this field (null: nothing in doubt)
+)
+
+
+def _v5(conn: Connection) -> None:
+    review_fields_metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
