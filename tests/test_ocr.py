@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -111,14 +112,17 @@ def test_the_printed_valid_votes(ve2024: Election) -> None:
     """The summary box, as Tesseract reads it: the total counts only when its digits and words agree."""
     box = "Votos parciales | 0 | Cero, Cero, Cero, Cero\nOpciones validas | 345 | Cero, Tres, Cuatro, Cinco\n"
     assert ocr.valid_in(box) == 345
+    lines = box + "Opciones nulas | 12 | Cero, Cero, Uno, Dos\n"
+    where = ((0, 0, 9, 9), (0, 10, 9, 19), (0, 20, 9, 29))
+    assert ocr.summary_in(lines, where) == ocr.Summary(345, 12, (("valid", where[1]), ("null", where[2])))
     assert ocr.valid_in(box.replace("| 345 |", "| 346 |")) is None and ocr.valid_in("nothing here") is None
     from tallyproof.sheets.sheet import TallySheet
 
     counts = [112, *range(1, 38)]
     qr = TallySheet.from_cards(ve2024, "010111043.01", counts)  # type: ignore[arg-type]
     printed = ocr.parse(acta_text(ve2024, counts), ve2024)
-    assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts)) == []
-    assert ocr.disagreements(qr, printed, ve2024, valid=sum(counts) + 100) == [
+    assert ocr.disagreements(qr, replace(printed, valid=sum(counts)), ve2024) == []
+    assert ocr.disagreements(qr, replace(printed, valid=sum(counts) + 100), ve2024) == [
         ocr.Doubt("valid", f"the printed valid votes are {sum(counts) + 100}, the QR's counts add up to {sum(counts)}")
     ]
 
@@ -165,3 +169,15 @@ def test_a_qr_contradicted_by_its_print_goes_to_review_with_the_crop_of_the_line
     assert overlap(regions["card-1"], printed.text_boxes["card:PSUV"]) > 0.5
     assert overlap(regions["acta_id"], printed.text_boxes["acta_id"]) > 0.5
     assert read_photo(png.getvalue(), ve2024, name="forged.png").status == "qr"  # unchecked, the QR is taken
+
+
+def test_a_printed_acta_that_contradicts_itself_is_in_doubt(ve2024: Election) -> None:
+    """OCR reads are checked like any read: card counts against the printed valid votes; and the null votes
+    read go into the suggestion."""
+    counts = [112, *range(1, 38)]
+    read = replace(ocr.parse(acta_text(ve2024, counts), ve2024), valid=sum(counts), null=4)
+    assert read.doubts() == [] and read.payload(ve2024) == "010111043.01.1.0001!" + ",".join(map(str, counts)) + "!4!0"
+    wrong = replace(read, valid=sum(counts) - 10)
+    said = f"the printed card counts add up to {sum(counts)}, the printed valid votes are {sum(counts) - 10}"
+    assert wrong.doubts() == [ocr.Doubt("valid", said)]
+    assert replace(read, valid=None).doubts() == []  # nothing to check against

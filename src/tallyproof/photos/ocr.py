@@ -28,13 +28,15 @@ __all__ = [
     "Doubt",
     "OcrRead",
     "Scan",
+    "Summary",
     "available",
     "disagreements",
-    "find_valid",
     "parse",
+    "read_summary",
     "read_text",
     "read_valid",
     "scan",
+    "summary_in",
     "valid_in",
 ]
 
@@ -72,18 +74,35 @@ class OcrRead:
     agreeing: tuple[bool, ...] = ()
     """Per card line found: its digits and words agree."""
     regions: tuple[tuple[str, Box], ...] = ()
-    """Where each field read is printed, by field (``acta_id``, ``card-1`` … in ballot order, ``valid``):
-    what a reviewer is shown beside the field."""
+    """Where each field read is printed, by field (``acta_id``, ``card-1`` … in ballot order, ``valid``,
+    ``null``): what a reviewer is shown beside the field."""
+    valid: int | None = None
+    """The valid votes printed in the summary box (digits and words agreeing), when read."""
+    null: int | None = None
+    """The null votes printed in the summary box (digits and words agreeing), when read."""
 
     @property
     def confidence(self) -> float:
         return self.confirmed / len(self.counts) if self.counts else 0.0
 
     def payload(self, election: Election) -> str | None:
-        """A QR payload of what was read (null and blank votes 0), if every card's count was read."""
+        """A QR payload of what was read (null votes 0 when not read; blank votes 0, as real actas print no
+        blank line), if every card's count was read."""
         if self.acta_id is None or len(self.counts) != len(election.cards) or None in self.counts:
             return None
-        return f"{self.acta_id}!{','.join(str(c) for c in self.counts)}!0!0"
+        return f"{self.acta_id}!{','.join(str(c) for c in self.counts)}!{self.null or 0}!0"
+
+    def doubts(self) -> list[Doubt]:
+        """Where the printed acta contradicts itself: its card counts, all read, against its valid votes."""
+        if (
+            self.valid is None
+            or None in self.counts
+            or not self.counts
+            or sum(c or 0 for c in self.counts) == self.valid
+        ):
+            return []
+        total = sum(c or 0 for c in self.counts)
+        return [Doubt("valid", f"the printed card counts add up to {total}, the printed valid votes are {self.valid}")]
 
 
 def available() -> bool:
@@ -146,41 +165,60 @@ def _top(img: Image.Image) -> Image.Image:
 
 SUMMARY_HEIGHT = 450
 """Pixels below "Resumen de votos" read as the summary box (it is about 400 px tall on real actas)."""
-_VALID = re.compile(
-    rf"(?:opciones|votos)\s+v[aá]lid[ao]s\W+(?P<votes>\S+)\W+(?P<words>{_WORD}(?:[\s,.;]+{_WORD})*)", re.I
-)
+_SUMMARY = {
+    key: re.compile(
+        rf"(?:opciones|votos)\s+{label}\W+(?P<votes>\S+)\W+(?P<words>{_WORD}(?:[\s,.;]+{_WORD})*)", re.IGNORECASE
+    )
+    for key, label in (("valid", "v[aá]lid[ao]s"), ("null", "nul[ao]s"))
+}
+"""The summary box's lines read: valid and null votes, each in digits and spelt digit by digit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """What the summary box prints, where digits and words agree, and where each line is."""
+
+    valid: int | None = None
+    null: int | None = None
+    regions: tuple[tuple[str, Box], ...] = ()
 
 
 def read_valid(img: Image.Image, scanned: Scan | None = None) -> int | None:
     """The valid votes printed in the acta's summary box, if its digits and words agree (see
-    :func:`find_valid`)."""
-    return find_valid(img, scanned)[0]
+    :func:`read_summary`)."""
+    return read_summary(img, scanned).valid
 
 
-def find_valid(img: Image.Image, scanned: Scan | None = None) -> tuple[int | None, Box | None]:
-    """The valid votes printed in the acta's summary box, if its digits and words agree, and where: the box
-    below "Resumen de votos" (found by :func:`scan`, or by ``scanned`` when it was already run) read as a
-    block."""
+def read_summary(img: Image.Image, scanned: Scan | None = None) -> Summary:
+    """The valid and null votes printed in the acta's summary box, where digits and words agree, and where:
+    the box below "Resumen de votos" (found by :func:`scan`, or by ``scanned`` when it was already run)
+    read as a block."""
     top = (scanned or scan(img)).summary_top
     if top is None:
-        return None, None
+        return Summary()
     start = top + 30
     box = img.crop((0, start, img.width, min(img.height, start + SUMMARY_HEIGHT)))
     text, boxes, _ = _lines(_tesseract(box, 6, "tsv"), 0, start)
-    return _valid_line(text, boxes)
+    return summary_in(text, boxes)
 
 
 def valid_in(text: str) -> int | None:
     """The valid votes of a summary box's text, when the digits and the words agree."""
-    return _valid_line(text, ())[0]
+    return summary_in(text).valid
 
 
-def _valid_line(text: str, boxes: tuple[Box, ...]) -> tuple[int | None, Box | None]:
+def summary_in(text: str, boxes: tuple[Box, ...] = ()) -> Summary:
+    """The valid and null votes of a summary box's text (its lines at ``boxes``), where digits and words
+    agree."""
+    found: dict[str, int] = {}
+    regions = []
     for i, line in enumerate(text.splitlines()):
-        found = _VALID.search(line)
-        if found and _number(found["votes"]) is not None and _number(found["votes"]) == _spelt(found["words"]):
-            return _spelt(found["words"]), boxes[i] if i < len(boxes) else None
-    return None, None
+        for key, pattern in _SUMMARY.items():
+            m = pattern.search(line)
+            if key not in found and m and _number(m["votes"]) is not None and _number(m["votes"]) == _spelt(m["words"]):
+                found[key] = _number(m["votes"]) or 0
+                regions += [(key, boxes[i])] if i < len(boxes) else []
+    return Summary(found.get("valid"), found.get("null"), tuple(regions))
 
 
 def parse(text: str, election: Election, boxes: tuple[Box, ...] = ()) -> OcrRead:
@@ -230,13 +268,16 @@ class Doubt:
     said: str
 
 
-def disagreements(sheet: TallySheet, read: OcrRead, election: Election, *, valid: int | None = None) -> list[Doubt]:
+def disagreements(sheet: TallySheet, read: OcrRead, election: Election) -> list[Doubt]:
     """Where a QR's sheet and the printed acta disagree, counting only printed counts whose digits and words
-    agree (an illegible line is not a disagreement): the acta id, each such card, and the printed valid
-    votes (``valid``) against the QR's counts added up."""
+    agree (an illegible line is not a disagreement): the acta id, each such card, the printed null votes,
+    and the printed valid votes against the QR's counts added up."""
     out = []
-    if valid is not None and sheet.cards is not None and valid != sum(sheet.cards):
-        out.append(Doubt("valid", f"the printed valid votes are {valid}, the QR's counts add up to {sum(sheet.cards)}"))
+    if read.valid is not None and sheet.cards is not None and read.valid != sum(sheet.cards):
+        said = f"the printed valid votes are {read.valid}, the QR's counts add up to {sum(sheet.cards)}"
+        out.append(Doubt("valid", said))
+    if read.null is not None and sheet.null is not None and read.null != sheet.null:
+        out.append(Doubt("null", f"the printed null votes are {read.null}, the QR's {sheet.null}"))
     if read.acta_id is not None and sheet.acta_id is not None and read.acta_id != sheet.acta_id:
         out.append(Doubt("acta_id", f"the printed acta id is {read.acta_id}, the QR's {sheet.acta_id}"))
     cards = zip(election.cards, sheet.cards or (), read.counts, read.agreeing, strict=False)

@@ -25,7 +25,7 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -219,25 +219,16 @@ def read_photo(
         if sheet is not None and found is not None:
             if not (check_printed and printed_text.available()):
                 return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), warnings=notes)
-            printed, valid, regions = _printed(img, election, valid=True)
-            differ = printed_text.disagreements(sheet, printed, election, valid=valid)
-            if differ:
-                reason = "the QR and the printed acta disagree: " + "; ".join(d.said for d in differ)
+            printed = _printed(img, election)
+            differ = tuple(printed_text.disagreements(sheet, printed, election))
+            status, reason = ("review", "the QR and the printed acta disagree: " + "; ".join(d.said for d in differ))
+            if not differ:
                 return PhotoRead(
-                    name,
-                    digest,
-                    "review",
-                    found,
-                    None,
-                    step,
-                    tuple(attempts),
-                    reason,
-                    (),
-                    printed,
-                    regions,
-                    tuple(differ),
+                    name, digest, "qr", found, sheet, step, tuple(attempts), None, notes, printed, printed.regions
                 )
-            return PhotoRead(name, digest, "qr", found, sheet, step, tuple(attempts), None, notes, printed, regions)
+            return PhotoRead(
+                name, digest, status, found, None, step, tuple(attempts), reason, (), printed, printed.regions, differ
+            )
     return _unread(img, election, name, digest, tuple(attempts), ocr=ocr)
 
 
@@ -249,29 +240,36 @@ def _unread(
     doubts = [Doubt("qr", last)]
     if _OTHER_TABLE in last:
         doubts.append(Doubt("acta_id", last))
-    printed: OcrRead | None = None
-    regions: tuple[tuple[str, Box], ...] = (("qr", qr_box(img)),)
-    if ocr and printed_text.available():
-        printed, _, regions = _printed(img, election, valid=False)
-        last += (
-            f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
-            f"words (confidence {printed.confidence:.0%}): a suggestion for the reviewers"
+    if not (ocr and printed_text.available()):
+        return PhotoRead(
+            name, digest, "review", attempts=attempts, reason=last, regions=(("qr", qr_box(img)),), doubts=tuple(doubts)
         )
+    printed = _printed(img, election)
+    last += (
+        f"; the printed text gives {len(printed.counts)} card counts, {printed.confirmed} confirmed by their "
+        f"words (confidence {printed.confidence:.0%}): a suggestion for the reviewers"
+    )
+    doubts += printed.doubts()
     return PhotoRead(
-        name, digest, "review", attempts=attempts, reason=last, ocr=printed, regions=regions, doubts=tuple(doubts)
+        name,
+        digest,
+        "review",
+        attempts=attempts,
+        reason=last,
+        ocr=printed,
+        regions=printed.regions,
+        doubts=tuple(doubts),
     )
 
 
-def _printed(
-    img: Image.Image, election: Election, *, valid: bool
-) -> tuple[OcrRead, int | None, tuple[tuple[str, Box], ...]]:
-    """The printed card counts, (with ``valid``) the printed valid votes, and where every field read is
-    printed: one Tesseract pass over the strip, and one more over its summary box."""
+def _printed(img: Image.Image, election: Election) -> OcrRead:
+    """The printed acta (card counts, valid and null votes) and where every field read is printed: one
+    Tesseract pass over the strip, and one more over its summary box."""
     scanned = printed_text.scan(img)
     read = printed_text.parse(scanned.text, election, scanned.boxes)
-    votes, box = printed_text.find_valid(img, scanned) if valid else (None, None)
-    regions = (("qr", qr_box(img)), *read.regions, *((("valid", box),) if box is not None else ()))
-    return read, votes, regions
+    summary = printed_text.read_summary(img, scanned)
+    regions = (("qr", qr_box(img)), *read.regions, *summary.regions)
+    return replace(read, valid=summary.valid, null=summary.null, regions=regions)
 
 
 def _try(
