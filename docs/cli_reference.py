@@ -40,6 +40,8 @@ COMMANDS = [
     ["bulletin"],
     ["feasibility"],
     ["reconcile"],
+    ["estimate"],
+    ["quick-count"],
     ["accounts", "add"],
     ["accounts", "list"],
     ["accounts", "assign"],

@@ -13,17 +13,8 @@ CORE = sorted(
     p
     for p in SRC.rglob("*.py")
     if not any(part in ("storage", "server") for part in p.relative_to(SRC).parts)
-    and p.relative_to(SRC).as_posix()
-    not in (
-        "cli.py",
-        "cli_official.py",
-        "cli_independent.py",
-        "cli_review.py",
-        "console.py",
-        "render.py",
-        "__main__.py",
-        "__init__.py",
-    )
+    and not p.relative_to(SRC).as_posix().startswith("cli")  # cli.py and its command modules are edges
+    and p.relative_to(SRC).as_posix() not in ("console.py", "render.py", "__main__.py", "__init__.py")
 )
 
 

@@ -39,6 +39,7 @@ from tallyproof.cli_official import (
     verify_log_command,
 )
 from tallyproof.cli_review import review_app
+from tallyproof.cli_stats import estimate_command, quick_count_command
 from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out, progress
 from tallyproof.console import preference as parse_preference
 from tallyproof.election import builtin_elections, load_election
@@ -82,6 +83,8 @@ app.command("transmit")(transmit_command)
 app.command("bulletin")(bulletin_command)
 app.command("feasibility")(feasibility_command)
 app.command("reconcile")(reconcile_command)
+app.command("estimate")(estimate_command)
+app.command("quick-count")(quick_count_command)
 app.command("submit")(submit_command)
 app.command("check-copy")(check_copy_command)
 app.command("report")(report_command)

@@ -1,0 +1,1 @@
+"""Statistics over published tallies: risk-limiting audits, seeded sampling, estimates and forensics."""
