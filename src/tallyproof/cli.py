@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
+from tallyproof.cli_audit import audit_app
 from tallyproof.cli_independent import (
     accounts_app,
     check_copy_command,
@@ -91,6 +92,7 @@ app.command("report")(report_command)
 app.command("read")(read_command)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(review_app, name="review")
+app.add_typer(audit_app, name="audit")
 
 
 def _open_for_writing(path: Path) -> TextIO:

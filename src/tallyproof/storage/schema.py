@@ -14,6 +14,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -31,6 +32,9 @@ __all__ = [
     "SCHEMA_VERSION",
     "accounts",
     "assignments",
+    "audit_counts",
+    "audit_draws",
+    "audits",
     "batches",
     "bulletins",
     "checkpoints",
@@ -307,7 +311,56 @@ def _v5(conn: Connection) -> None:
     review_fields_metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+# -- version 6: risk-limiting audits: the plan, its draws from a public seed, the counts recorded -----
+
+audit_metadata = MetaData()
+
+audits = Table(
+    "audits",
+    audit_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("method", String(16), nullable=False),  # batch | bravo
+    Column("risk_limit", Float, nullable=False),
+    Column("seed", Text, nullable=False),  # public: anyone re-derives the draws from it
+    Column("source", String(16), nullable=False),  # whose per-table results are audited (official)
+    Column("winner", String(64), nullable=False),
+    Column("reported", Text, nullable=False),  # JSON: votes per candidate, as reported when planned
+    Column("ballots", BigInteger, nullable=False),  # ballots cast, as reported
+    Column("total_error_bound", Text),  # batch: U, an exact fraction "p/q"
+    Column("planned", Integer, nullable=False),
+    Column("created_at", String(40), nullable=False),
+)
+
+audit_draws = Table(
+    "audit_draws",
+    audit_metadata,
+    Column("audit_id", Integer, ForeignKey("audits.id"), primary_key=True),
+    Column("draw", Integer, primary_key=True),  # 1, 2, … in the order drawn
+    Column("table_id", String(64), nullable=False),
+    Column("receipt", Integer),  # bravo: the receipt's position in the table's box (1-based)
+    Column("reported", Text),  # batch: JSON votes per candidate the table's sheet reports
+    Column("ballots", Integer),  # batch: b_p, the most ballots the box can hold
+)
+
+audit_counts = Table(
+    "audit_counts",
+    audit_metadata,
+    Column("id", Integer, primary_key=True),
+    Column("audit_id", Integer, ForeignKey("audits.id"), nullable=False),
+    Column("batch_id", Integer, nullable=False),  # the file of counts as received (batches.id)
+    Column("table_id", String(64), nullable=False),
+    Column("receipt", Integer),  # bravo: which receipt
+    Column("counted", Text, nullable=False),  # batch: JSON votes per candidate; bravo: the vote, a candidate or none/missing
+    Column("recorded_at", String(40), nullable=False),
+    Index("ix_audit_counts", "audit_id", "table_id", "receipt"),
+)
+
+
+def _v6(conn: Connection) -> None:
+    audit_metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,289 @@
+"""Risk-limiting audits in the store: plan from the published sheets, record the counts, measure the risk.
+
+:meth:`Audits.plan` freezes what is audited (the per-table results a source published, usually the
+official sheets), works out the sample the method needs if those results are right, and draws it from a
+public seed: tables with probability proportional to their error bound for a batch comparison
+(:mod:`tallyproof.stats.batch`), ballots uniformly from the ballot manifest for ballot polling
+(:mod:`tallyproof.stats.bravo`, :mod:`tallyproof.stats.manifest`). :meth:`Audits.record` keeps a file of
+hand counts as received (a batch of kind ``audit``) and stores each count; a count recorded again for the
+same table or receipt replaces it in the measure, and both stay in the store. :meth:`Audits.status` is the
+running risk over the draws counted so far, in draw order, and the decision: confirm, continue, or a full
+hand count.
+
+Counts files: for a batch audit, the hand count of each drawn table's box as a tally sheet in any format
+``tallyproof import`` reads (generic CSV with one column per candidate or per card); for ballot polling,
+a CSV ``table,receipt,vote`` where the vote is a candidate id or card id, ``none`` (a null or blank
+ballot) or ``missing`` (no such receipt in the box; counted, conservatively, for the runner-up).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from sqlalchemy import insert, select
+
+from tallyproof.election import Election
+from tallyproof.errors import InputError, UnknownError
+from tallyproof.sheets.files import decode_text, read_records
+from tallyproof.stats import audit as rla
+from tallyproof.stats import batch, bravo, manifest
+from tallyproof.stats.sampling import draw_with_replacement
+from tallyproof.storage import schema as s
+from tallyproof.storage.store import Store, now
+from tallyproof.storage.submissions import batch_row
+from tallyproof.tabulate import choose_copies
+
+__all__ = ["METHODS", "Audit", "AuditReport", "Audits", "Draw", "reported_of"]
+
+METHODS = ("batch", "bravo")
+"""Audit methods planned and recorded through the store (ballot-level comparison needs cast vote records,
+which the machines do not publish: its maths is in :mod:`tallyproof.stats.comparison`)."""
+VOTE_NONE, VOTE_MISSING = "none", "missing"
+BRAVO_QUANTILE = 0.9
+"""A ballot-polling plan draws enough ballots to confirm a right outcome 9 times in 10 (simulated, seed 0);
+the average (the ASN of the BRAVO paper) would leave half of the right outcomes to a full hand count."""
+
+
+@dataclass(frozen=True, slots=True)
+class Audit:
+    id: int
+    method: str
+    risk_limit: float
+    seed: str
+    source: str
+    contest: rla.ReportedContest
+    total_error_bound: Fraction | None
+    planned: int
+    created_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    number: int
+    table: str
+    receipt: int | None
+    reported: dict[str, int] | None
+    ballots: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditReport:
+    """An audit's state: its plan, its draws, how many are counted, the running risk and the decision."""
+
+    audit: Audit
+    draws: tuple[Draw, ...]
+    counted: int
+    """Draws with a count, from the first draw on without a gap (the measure stops at the first gap)."""
+    status: rla.AuditStatus
+    discrepancies: tuple[tuple[str, float], ...]
+    """Batch: tables whose count overstated the winner's margin, with their taint."""
+
+
+def reported_of(store: Store, source: str) -> manifest.Reported:
+    """The per-table results ``source`` published (its counted copy of each table) with registered voters."""
+    election = store.election()
+    cols = store.columns([source])
+    index, _ = choose_copies(cols, [source])
+    if index.size == 0:
+        raise InputError(f"no sheets of source {source!r} to audit", where="--source")
+    index = index[np.argsort(cols.tables[index], kind="stable")]
+    tables = cols.tables[index].astype(str)
+    votes = cols.candidates[index]
+    ballots = votes.sum(axis=1) + np.maximum(cols.null[index], 0) + np.maximum(cols.blank[index], 0)
+    registry = store.registry()
+    registered = np.asarray([registry.get(t) or -1 for t in tables.tolist()], dtype=np.int64)
+    return manifest.Reported(tables, tuple(c.id for c in election.candidates), votes, ballots, registered)
+
+
+class Audits:
+    """The audits of one store (see the module docstring)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def plan(
+        self, *, method: str, risk_limit: float, seed: str, source: str = "official", size: int | None = None
+    ) -> int:
+        """Plan an audit and draw its sample (``size`` overrides the planned size); returns its number."""
+        if method not in METHODS:
+            raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", where="--method")
+        if not seed.strip():
+            raise InputError(
+                "the seed must be given: a public value drawn after the results were published", where="--seed"
+            )
+        reported = reported_of(self.store, source)
+        contest = manifest.contest(reported)
+        bound, draws = self._draw(method, reported, contest, risk_limit, seed, size)
+        row = dict(method=method, risk_limit=risk_limit, seed=seed, source=source, winner=contest.winner)
+        row |= dict(reported=json.dumps(dict(contest.reported)), ballots=contest.ballots, created_at=now())
+        row |= dict(total_error_bound=None if bound is None else str(bound), planned=len(draws))
+        with self.store.write() as conn:
+            audit_id = int(conn.execute(insert(s.audits).values(**row)).inserted_primary_key[0])
+            conn.execute(insert(s.audit_draws), [d | {"audit_id": audit_id} for d in draws])
+        return audit_id
+
+    def _draw(
+        self,
+        method: str,
+        reported: manifest.Reported,
+        contest: rla.ReportedContest,
+        alpha: float,
+        seed: str,
+        size: int | None,
+    ) -> tuple[Fraction | None, list[dict[str, Any]]]:
+        if method == "bravo":
+            n = size or bravo.sample_size(
+                alpha, contest.reported, contest.winner, ballots=contest.ballots, quantile=BRAVO_QUANTILE, seed=0
+            )
+            picks = manifest.receipts_of(reported.ballots, draw_with_replacement(seed, n, contest.ballots))
+            return None, [
+                {"draw": i, "table_id": str(reported.tables[t]), "receipt": r} for i, (t, r) in enumerate(picks, 1)
+            ]
+        boxes, contests = manifest.batches(reported), manifest.contest_result(reported)
+        bound = batch.total_error_bound(boxes, contests)
+        n = size or rla.initial_sample_size("batch", risk_limit=alpha, contest=contest, total_error_bound=float(bound))
+        by_id = {b.id: b for b in boxes}
+        chosen = batch.select_batches(seed, boxes, contests, n)
+        return bound, [
+            {
+                "draw": i,
+                "table_id": t,
+                "reported": json.dumps(dict(by_id[t].votes[manifest.CONTEST])),
+                "ballots": by_id[t].ballots,
+            }
+            for i, t in enumerate(chosen, 1)
+        ]
+
+    def audit(self, audit_id: int) -> Audit:
+        a = s.audits.c
+        with self.store._read() as conn:
+            r = conn.execute(select(s.audits).where(a.id == audit_id)).mappings().first()
+        if r is None:
+            raise UnknownError("no such audit", where=f"audit {audit_id}")
+        contest = rla.ReportedContest(json.loads(r["reported"]), r["winner"], r["ballots"])
+        bound = None if r["total_error_bound"] is None else Fraction(r["total_error_bound"])
+        return Audit(
+            r["id"], r["method"], r["risk_limit"], r["seed"], r["source"], contest, bound, r["planned"], r["created_at"]
+        )
+
+    def draws(self, audit_id: int) -> tuple[Draw, ...]:
+        d = s.audit_draws.c
+        q = select(d.draw, d.table_id, d.receipt, d.reported, d.ballots).where(d.audit_id == audit_id).order_by(d.draw)
+        with self.store._read() as conn:
+            rows = conn.execute(q).all()
+        return tuple(Draw(n, t, rc, None if rep is None else json.loads(rep), b) for n, t, rc, rep, b in rows)
+
+    def record(self, audit_id: int, data: bytes, *, name: str, recorded_by: str | None = None) -> int:
+        """Keep a file of hand counts and store its counts; returns how many. Every row is checked first
+        (errors name the file and line); nothing is stored if one is wrong, except the file itself."""
+        audit, election = self.audit(audit_id), self.store.election()
+        drawn = {(d.table, d.receipt) for d in self.draws(audit_id)}
+        parse = _ballot_counts if audit.method == "bravo" else _batch_counts
+        source = f"audit {audit_id}"[:16]
+        with self.store.write() as conn:
+            _, batch_id = self.store.next_ids(conn)
+            conn.execute(
+                insert(s.batches).values(**batch_row(batch_id, "audit", source, recorded_by, data, name, audit.method))
+            )
+        rows = parse(data, name, election, drawn)  # after the file is kept: a refused file stays on record
+        when = now()
+        with self.store.write() as conn:
+            conn.execute(
+                insert(s.audit_counts),
+                [
+                    dict(audit_id=audit_id, batch_id=batch_id, table_id=t, receipt=r, counted=c, recorded_at=when)
+                    for t, r, c in rows
+                ],
+            )
+        return len(rows)
+
+    def counts(self, audit_id: int) -> dict[tuple[str, int | None], str]:
+        """The latest count recorded for each table (or receipt)."""
+        c = s.audit_counts.c
+        q = select(c.table_id, c.receipt, c.counted).where(c.audit_id == audit_id).order_by(c.id)
+        with self.store._read() as conn:
+            return {(t, r): counted for t, r, counted in conn.execute(q)}
+
+    def status(self, audit_id: int) -> AuditReport:
+        """The running risk and the decision (see the module docstring)."""
+        audit, draws, counts = self.audit(audit_id), self.draws(audit_id), self.counts(audit_id)
+        done = next((i for i, d in enumerate(draws) if (d.table, d.receipt) not in counts), len(draws))
+        counted = [counts[(d.table, d.receipt)] for d in draws[:done]]
+        spec = rla.AuditSpec(audit.method, audit.risk_limit, audit.contest, audit.planned)  # type: ignore[arg-type]
+        if audit.method == "bravo":
+            status = rla.assess(spec, _polling(audit.contest, counted))
+            return AuditReport(audit, draws, done, status, ())
+        taints = [_taint(audit, d, json.loads(c)) for d, c in zip(draws, counted, strict=False)]
+        bound = audit.total_error_bound or Fraction(1)
+        status = rla.assess(spec, rla.BatchSample(tuple(float(t) for t in taints), float(bound)))
+        found = {d.table: float(t) for d, t in zip(draws, taints, strict=False) if t > 0}
+        return AuditReport(audit, draws, done, status, tuple(sorted(found.items(), key=lambda kv: -kv[1])))
+
+
+def _taint(audit: Audit, draw: Draw, counted: dict[str, int]) -> Fraction:
+    contests = {manifest.CONTEST: batch.ContestResult(dict(audit.contest.reported), frozenset({audit.contest.winner}))}
+    box = batch.Batch(draw.table, draw.ballots or 0, {manifest.CONTEST: draw.reported or {}})
+    return batch.taint(box, {manifest.CONTEST: counted}, contests)
+
+
+def _polling(contest: rla.ReportedContest, votes: list[str]) -> rla.PollingSample:
+    """Ballots drawn so far, by candidate; a missing receipt counts for the runner-up (the closest loser)."""
+    runner_up = max((c for c in contest.reported if c != contest.winner), key=lambda c: contest.reported[c])
+    tally = dict.fromkeys(contest.reported, 0)
+    for vote in votes:
+        if vote == VOTE_MISSING:
+            tally[runner_up] += 1
+        elif vote in tally:
+            tally[vote] += 1
+    return rla.PollingSample(tally, len(votes))
+
+
+def _batch_counts(
+    data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]
+) -> list[tuple[str, None, str]]:
+    """Each drawn table's hand count, from a tally-sheet file; errors name the line."""
+    text, _ = decode_text(data, where=name)
+    tables = {t for t, _ in drawn}
+    out: list[tuple[str, None, str]] = []
+    for record in read_records(text, election, "auto", where=name):
+        if record.sheet is None:
+            raise InputError(record.error or "not a tally sheet", where=f"{name}:{record.line}")
+        if record.sheet.table not in tables:
+            raise InputError(f"table {record.sheet.table} was not drawn by this audit", where=f"{name}:{record.line}")
+        votes = dict(zip((c.id for c in election.candidates), record.sheet.candidates, strict=True))
+        out.append((str(record.sheet.table), None, json.dumps(votes)))
+    if not out:
+        raise InputError("no counts in the file", where=name)
+    return out
+
+
+def _ballot_counts(
+    data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]
+) -> list[tuple[str, int | None, str]]:
+    """Each drawn receipt's vote, from a CSV ``table,receipt,vote``; errors name the line."""
+    text, _ = decode_text(data, where=name)
+    votes: dict[str, str] = {str(c.id): str(c.id) for c in election.candidates}
+    votes |= {str(c.id): str(c.candidate) for c in election.cards} | {VOTE_NONE: VOTE_NONE, VOTE_MISSING: VOTE_MISSING}
+    reader = csv.DictReader(io.StringIO(text))
+    if reader.fieldnames is None or not {"table", "receipt", "vote"} <= set(reader.fieldnames):
+        raise InputError("expected the columns table,receipt,vote", where=f"{name}:1")
+    out: list[tuple[str, int | None, str]] = []
+    for line, row in enumerate(reader, start=2):
+        where = f"{name}:{line}"
+        receipt = row["receipt"].strip()
+        if not receipt.isdigit():
+            raise InputError(f"receipt {receipt!r} is not a number", where=where)
+        if (row["table"].strip(), int(receipt)) not in drawn:
+            raise InputError(f"receipt {receipt} of table {row['table']} was not drawn by this audit", where=where)
+        if row["vote"].strip() not in votes:
+            raise InputError(f"unknown vote {row['vote']!r}: a candidate, a card, none or missing", where=where)
+        out.append((row["table"].strip(), int(receipt), votes[row["vote"].strip()]))
+    if not out:
+        raise InputError("no counts in the file", where=name)
+    return out
