@@ -53,6 +53,7 @@ COMMANDS = [
     ["submit"],
     ["check-copy"],
     ["report"],
+    ["forensics"],
     ["read"],
     ["review", "list"],
     ["review", "photo"],

@@ -3,8 +3,11 @@ paper, record, measure; a right outcome is confirmed and a wrong one escalates t
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,15 +17,19 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tallyproof.cli import app
+from tallyproof.cvrs import overstatement
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.paper import NONE, box, hand_count
+from tallyproof.paper import NONE, box, hand_count, write_cvrs
 from tallyproof.sheets.files import write_csv
 from tallyproof.sheets.sheet import Source, TallySheet
 from tallyproof.simulate import SimulatedElection, simulate, table_sheets
 from tallyproof.stats import batch
+from tallyproof.stats.audit import ReportedContest
+from tallyproof.stats.manifest import receipts_of
+from tallyproof.stats.sampling import draw_with_replacement, draw_without_replacement
 from tallyproof.storage import schema as s
-from tallyproof.storage.audits import Audits
+from tallyproof.storage.audits import AuditReport, Audits, reported_of
 from tallyproof.storage.imports import import_data, import_registry
 from tallyproof.storage.store import Store
 
@@ -177,3 +184,202 @@ def test_audits_from_the_command_line(make_store: Callable[..., Store], sim: Sim
     assert bad.exit_code == 2 and "--risk-limit" in bad.output
     unknown = run.invoke(app, ["audit", "plan", "--seed", "x", "--method", "guess", "--db", db])
     assert unknown.exit_code == 2 and "unknown method 'guess'" in unknown.output
+
+
+# -- Ballot-level comparison: the machines' cast vote records against the paper ---------------------
+
+
+def cvrs_of(sim: SimulatedElection, *, wrong: bool) -> bytes:
+    """The machines' records, agreeing with the official sheets (swapped ones when ``wrong``)."""
+    cards = swapped(sim) if wrong else sim.cards
+    out = io.StringIO()
+    write_cvrs(out, table_sheets(sim.election, sim.tables, cards, sim.null, sim.blank, sim.registered), sim.election)
+    return out.getvalue().encode()
+
+
+def compared(
+    store: Store, sim: SimulatedElection, *, method: str, cvrs: bytes, seed: str = "dice 3 1 4"
+) -> AuditReport:
+    """Plan a comparison audit with ``cvrs``, count the true paper, record it, and measure."""
+    audits = Audits(store)
+    audit_id = audits.plan(method=method, risk_limit=0.1, seed=seed, cvrs=cvrs)
+    paper = {str(sheet.table): sheet for sheet in sim.sheets()}
+    drawn = [(d.table, d.receipt) for d in audits.draws(audit_id)]
+    audits.record(
+        audit_id, hand_count(paper, drawn, method=method, seed=seed, election=sim.election).encode(), name="c"
+    )
+    return audits.status(audit_id)
+
+
+@pytest.mark.parametrize("method", ["kaplan-markov", "alpha"])
+def test_a_comparison_audit_confirms_a_right_outcome_and_escalates_a_wrong_one(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path, method: str
+) -> None:
+    right = compared(
+        store_of(make_store, sim, tmp_path, wrong=False), sim, method=method, cvrs=cvrs_of(sim, wrong=False)
+    )
+    assert right.status.decision == "confirm" and right.discrepancies == ()
+    assert all(d.cvr is not None for d in right.draws)
+    wrong = compared(store_of(make_store, sim, tmp_path, wrong=True), sim, method=method, cvrs=cvrs_of(sim, wrong=True))
+    assert wrong.status.decision == "full hand count" and wrong.counted == wrong.audit.planned
+    assert 2.0 in dict(wrong.discrepancies).values()  # records for the reported winner, receipts for the true one
+
+
+def test_comparison_draws_are_uniform_receipts_anyone_re_derives(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    """Kaplan–Markov draws with replacement, ALPHA without; both from the manifest, as the sampler says."""
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits, reported = Audits(store), reported_of(store, "official")
+    for method, draw in (("kaplan-markov", draw_with_replacement), ("alpha", draw_without_replacement)):
+        audit_id = audits.plan(method=method, risk_limit=0.1, seed="dice 7", size=400, cvrs=cvrs_of(sim, wrong=False))
+        drawn = [(d.table, d.receipt) for d in audits.draws(audit_id)]
+        tickets = draw("dice 7", 400, int(reported.ballots.sum()))
+        assert drawn == [(str(reported.tables[t]), r) for t, r in receipts_of(reported.ballots, tickets)]
+    assert len(set(drawn)) == 400  # ALPHA's, without replacement
+
+
+def test_the_cvr_file_is_kept_and_its_sha256_recorded_with_each_draws_record(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits, data = Audits(store), cvrs_of(sim, wrong=False)
+    first, second = (
+        audits.plan(method=m, risk_limit=0.1, seed="dice 2", cvrs=data) for m in ("kaplan-markov", "alpha")
+    )
+    digest = hashlib.sha256(data).hexdigest()
+    assert audits.audit(first).cvrs_sha256 == audits.audit(second).cvrs_sha256 == digest
+    with store._read() as conn:
+        kept = conn.execute(select(s.batches.c.id, s.batches.c.raw).where(s.batches.c.kind == "cvrs")).all()
+        linked = conn.execute(select(s.audit_cvrs.c.batch_id, s.audit_cvrs.c.sha256)).all()
+    assert [raw for _, raw in kept] == [data]  # kept once, byte for byte, for both audits
+    assert linked == [(kept[0][0], digest)] * 2
+    records = {(t, int(r)): v for t, r, v in csv.reader(io.StringIO(data.decode())) if r != "receipt"}
+    assert all(d.cvr == records[(d.table, d.receipt or 0)] for d in audits.draws(first))
+    counts = "table,receipt,vote\n" + "".join(f"{d.table},{d.receipt},{d.cvr}\n" for d in audits.draws(first))
+    assert audits.record(first, counts.encode(), name="c.csv") == audits.record(first, counts.encode(), name="c.csv")
+    assert audits.status(first).status.decision == "confirm"  # the same file recorded twice, kept once
+
+
+def test_the_machines_number_the_receipts_whatever_the_audits_seed(ve2024: Election, sim: SimulatedElection) -> None:
+    """The records are committed before the seed: a comparison finds receipt i where the machine printed it."""
+    sheet = next(iter(sim.sheets()))
+    draws = [(str(sheet.table), i) for i in range(1, 30)]
+    paper = {str(sheet.table): sheet}
+    first, second = (hand_count(paper, draws, method="alpha", seed=seed, election=ve2024) for seed in ("a", "b"))
+    out = io.StringIO()
+    write_cvrs(out, [sheet], ve2024)
+    assert first == second == "\n".join(out.getvalue().splitlines()[:30]) + "\n"  # the paper is what was recorded
+    assert hand_count(paper, draws, method="bravo", seed="a", election=ve2024) != first  # polling: the seed's order
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "where"),
+    [
+        (
+            lambda rows: [rows[0], [rows[1][0], rows[1][1], "none" if rows[1][2] != "none" else "EG"], *rows[2:]],
+            "the records of table 010101001.01 do not tally to its published sheet",
+            "cvrs.csv",
+        ),
+        (
+            lambda rows: [*rows[:2], [rows[1][0], rows[1][1], rows[2][2]], *rows[3:]],
+            "receipt 1 of table 010101001.01 has two records",
+            "cvrs.csv:3",
+        ),
+        (
+            lambda rows: [*rows[:2], ["999999999.99", "1", "EG"], *rows[2:]],
+            "table '999999999.99' has no published sheet",
+            "cvrs.csv:3",
+        ),
+        (lambda rows: [*rows[:2], [rows[1][0], "x", "EG"], *rows[3:]], "receipt 'x' is not a number", "cvrs.csv:3"),
+        (lambda rows: [*rows[:2], [rows[1][0], "99999", "EG"], *rows[3:]], "it has no receipt 99999", "cvrs.csv:3"),
+        (lambda rows: [*rows[:2], [rows[1][0], "2", "XX"], *rows[3:]], "unknown vote 'XX'", "cvrs.csv:3"),
+        (
+            lambda rows: [["table", "ballot", "vote"], *rows[1:]],
+            "expected the columns table,receipt,vote",
+            "cvrs.csv:1",
+        ),
+    ],
+)
+def test_cvrs_that_do_not_tally_to_the_sheets_are_refused_and_kept(
+    make_store: Callable[..., Store],
+    sim: SimulatedElection,
+    tmp_path: Path,
+    change: Callable[[list[list[str]]], list[list[str]]],
+    message: str,
+    where: str,
+) -> None:
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    rows = list(csv.reader(io.StringIO(cvrs_of(sim, wrong=False).decode())))
+    bad = "".join(",".join(row) + "\n" for row in change(rows)).encode()
+    with pytest.raises(InputError, match=re.escape(message)) as raised:
+        Audits(store).plan(method="kaplan-markov", risk_limit=0.1, seed="dice 1", cvrs=bad, cvrs_name="cvrs.csv")
+    assert raised.value.where == where
+    with store._read() as conn:  # the refused file is kept as received; no audit was planned
+        assert conn.execute(select(s.batches.c.raw).where(s.batches.c.kind == "cvrs")).scalars().all() == [bad]
+        assert conn.execute(select(s.audits.c.id)).all() == []
+
+
+def test_cvrs_of_other_sheets_are_refused_naming_the_table(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    """Records that agree with the swapped sheets do not agree with the right ones: a comparison would be moot."""
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    with pytest.raises(InputError, match=rf"table {re.escape(sim.tables[0])} do not tally.*EG \d+ \(sheet \d+\)"):
+        Audits(store).plan(method="alpha", risk_limit=0.1, seed="dice 1", cvrs=cvrs_of(sim, wrong=True))
+    with pytest.raises(InputError, match="compares receipts with the machines' cast vote records") as raised:
+        Audits(store).plan(method="kaplan-markov", risk_limit=0.1, seed="dice 1")
+    assert raised.value.where == "--cvrs"
+    with pytest.raises(InputError, match="a bravo audit does not use cast vote records"):
+        Audits(store).plan(method="bravo", risk_limit=0.1, seed="dice 1", cvrs=cvrs_of(sim, wrong=False))
+
+
+@pytest.mark.parametrize(
+    ("recorded", "audited", "error"),
+    [
+        ("EG", "EG", 0),
+        ("none", "none", 0),
+        ("EG", "NM", 2),  # the winner's vote was the runner-up's
+        ("EG", "LM", 2),  # … or a minor candidate's: that pair's margin is overstated by 2
+        ("EG", "none", 1),
+        ("NM", "LM", 1),  # a loser's vote moved to another loser: the larger overstatement counts
+        ("none", "EG", -1),
+        ("NM", "EG", -1),  # understates the margin over NM by 2 but over LM by only 1
+        ("NM", "missing", 2),  # a receipt not in the box
+    ],
+)
+def test_a_ballots_overstatement_is_the_largest_over_the_losers(recorded: str, audited: str, error: int) -> None:
+    contest = ReportedContest({"EG": 60, "NM": 30, "LM": 10}, "EG", 105)
+    assert overstatement(contest, recorded, audited) == error
+
+
+def test_a_comparison_audit_from_the_command_line(tmp_path: Path) -> None:
+    """simulate --cvrs, plan with the records, count the paper, record, status; discrepancies only where altered."""
+    run, folder, db = CliRunner(), tmp_path / "sim", str(tmp_path / "cmp.db")
+    args = ["simulate", "--tables", "300", "--seed", "4", "--scenario", "altered", "--cvrs", "-o", str(folder)]
+    assert run.invoke(app, args).exit_code == 0
+    assert run.invoke(app, ["init", "--election", "ve2024", "--db", db]).exit_code == 0
+    assert run.invoke(app, ["registry", "import", str(folder / "registry.csv"), "--db", db]).exit_code == 0
+    assert run.invoke(app, ["import", str(folder / "official.csv"), "--source", "official", "--db", db]).exit_code == 0
+    digest = hashlib.sha256((folder / "cvrs.csv").read_bytes()).hexdigest()
+    for audit, method, size in (("1", "alpha", []), ("2", "kaplan-markov", ["--size", "3000"])):
+        plan = ["audit", "plan", "--method", method, "--seed", "dice 8", "--cvrs", str(folder / "cvrs.csv"), *size]
+        planned = run.invoke(app, [*plan, "--db", db], env={"COLUMNS": "300"})
+        assert planned.exit_code == 0 and f"SHA-256 {digest}" in planned.stdout
+        counts = str(tmp_path / f"c{audit}.csv")
+        assert (
+            run.invoke(
+                app, ["audit", "count-paper", audit, str(folder / "paper.csv"), "-o", counts, "--db", db]
+            ).exit_code
+            == 0
+        )
+        assert run.invoke(app, ["audit", "record", audit, counts, "--db", db]).exit_code == 0
+    said = [json.loads(run.invoke(app, ["audit", "status", a, "--format", "json", "--db", db]).stdout) for a in "12"]
+    assert said[0]["status"]["decision"] == "confirm" and said[0]["audit"]["cvrs_sha256"] == digest
+    affected = set(json.loads((folder / "truth.json").read_text(encoding="utf-8"))["affected"])
+    found = {key.split()[0] for key in said[1]["discrepancies"]}
+    assert found and found <= affected  # the records differ from the paper only where a sheet was altered
+    text = run.invoke(app, ["audit", "status", "2", "--db", db], env={"COLUMNS": "300"}).stdout
+    assert "the machine's record overstated the winner's margin by" in text
+    alone = run.invoke(app, ["simulate", "--tables", "10", "--cvrs", "-o", str(tmp_path / "x")])
+    assert alone.exit_code == 2 and "--cvrs" in alone.output and not (tmp_path / "x").exists()

@@ -18,6 +18,9 @@ SECTIONS = (
     "Official sheets against copies",
     "Conflicting copies",
     "Refused submissions",
+    "Estimates from the copies",
+    "Audits of the paper receipts",
+    "Forensic screens",
 )
 
 
@@ -32,6 +35,9 @@ def reported(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ["registry", "import", str(folder / "registry.csv"), "--db", db],
         ["import", str(folder / "official.csv"), "--source", "official", "--db", db],
         ["import", str(folder / "witness.csv"), "--source", "witness", "--db", db],
+        ["audit", "plan", "--seed", "dice 6 2", "--risk-limit", "0.1", "--db", db],
+        ["audit", "count-paper", "1", str(folder / "paper.csv"), "-o", str(folder / "counts.csv"), "--db", db],
+        ["audit", "record", "1", str(folder / "counts.csv"), "--db", db],
     ):
         assert run.invoke(app, args).exit_code == 0, args
     result = run.invoke(
@@ -66,7 +72,7 @@ def test_markdown_and_html_say_the_same_offline(reported: Path) -> None:
     data = json.loads((reported / "r.json").read_text())
     mismatches = f"{data['reconciliation']['counts']['mismatch']:,} mismatch"
     assert mismatches in md and mismatches in page
-    assert page.count("<svg") == 3  # coverage map, copies vs announced, discrepancy histogram
+    assert page.count("<svg") == 4  # coverage map, copies vs announced, discrepancy histogram, fingerprint
     assert "<script" not in page and not re.search(r"(src|href)=\"?https?:", page)
     assert "Reproduce: <code>tallyproof reconcile" in page
 
@@ -76,3 +82,44 @@ def test_a_report_without_an_announcement(reported: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads((reported / "bare.json").read_text())
     assert data["feasibility"] is None and "No announcement was given" in (reported / "bare.md").read_text()
+
+
+def test_the_forensic_screens_are_in_all_three_and_say_they_are_not_proof(reported: Path) -> None:
+    data = json.loads((reported / "r.json").read_text())
+    md, page = (reported / "r.md").read_text(), (reported / "r.html").read_text()
+    f = data["forensics"]
+    names = [s["name"] for s in f["screens"]]
+    assert names[0] == "round-percentages" and "turnout-share-fingerprint" in names and f["tables"] > 1000
+    assert all(s["summary"].endswith("A screen, not proof.") for s in f["screens"])
+    assert sum(map(sum, f["fingerprint"]["counts"])) == f["tables"]
+    section = page.split("<h2>Forensic screens</h2>")[1]
+    for text in (md.split("## Forensic screens")[1], section):
+        assert "screens are not proof" in text and "Reproduce:" in text and "tallyproof forensics" in text
+        for s in f["screens"]:
+            assert s["name"] in text and f"{s['p_value']:.2g}" in text
+    assert "<svg" in section and 'class="corner"' in section
+    assert "<script" not in page and not re.search(r"(src|href)=\"?https?:", page)
+
+
+def test_the_estimate_and_the_audits_are_in_all_three(reported: Path) -> None:
+    """The report shows the estimate from the witnesses' copies and every audit's risk and decision, each
+    as ``tallyproof estimate`` and ``tallyproof audit status`` give them."""
+    data = json.loads((reported / "r.json").read_text())
+    db = str(reported / "o.db")
+    again = CliRunner().invoke(
+        app, ["estimate", "--by", "state", "--source", "witness,observer,import", "--format", "json", "--db", db]
+    )
+    assert data["estimate"]["estimate"] == json.loads(again.stdout)["estimate"]
+    status = json.loads(CliRunner().invoke(app, ["audit", "status", "1", "--format", "json", "--db", db]).stdout)
+    assert data["audits"] == [status] and status["status"]["decision"] == "confirm"
+    md, page = (reported / "r.md").read_text(), (reported / "r.html").read_text()
+    est = data["estimate"]["estimate"]
+    leader = max(range(len(est["shares"])), key=lambda k: est["shares"][k]["estimate"])
+    share = f"{100 * est['shares'][leader]['estimate']:.2f}%"
+    for text in (md.split("## Estimates from the copies")[1], page.split("<h2>Estimates from the copies</h2>")[1]):
+        assert share in text and "tallyproof estimate" in text.split("Audits of the paper receipts")[0]
+    for text in (
+        md.split("## Audits of the paper receipts")[1],
+        page.split("<h2>Audits of the paper receipts</h2>")[1],
+    ):
+        assert "dice 6 2" in text and "confirm" in text and "tallyproof audit status" in text

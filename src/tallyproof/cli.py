@@ -20,6 +20,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from tallyproof.cli_audit import audit_app
+from tallyproof.cli_forensics import forensics_command
 from tallyproof.cli_independent import (
     accounts_app,
     check_copy_command,
@@ -89,6 +90,7 @@ app.command("quick-count")(quick_count_command)
 app.command("submit")(submit_command)
 app.command("check-copy")(check_copy_command)
 app.command("report")(report_command)
+app.command("forensics")(forensics_command)
 app.command("read")(read_command)
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(review_app, name="review")
@@ -412,6 +414,13 @@ def simulate(
             "official.csv, witness.csv, paper.csv (the receipts in the boxes, counted), announcement.toml and its ground truth, truth.json."
         ),
     ] = None,
+    cvrs: Annotated[
+        bool,
+        typer.Option(
+            help="With --scenario: also write cvrs.csv, the machines' cast vote records (they agree with official.csv), "
+            "for a ballot-level comparison audit."
+        ),
+    ] = False,
 ) -> None:
     """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
     if tables < 1:
@@ -421,6 +430,8 @@ def simulate(
 
     if scenario is not None:
         scenarios.check_scenario(scenario, where="--scenario")
+    elif cvrs:
+        raise InputError("the machines' records belong to a scenario: add --scenario", where="--cvrs")
     definition = load_election(election)
     with progress("Simulating") as bar:
         task = bar.add_task("simulate", total=tables)
@@ -435,9 +446,11 @@ def simulate(
         out.print(f"Machine keys in {more['machines']}; signed sheets in {more['signed']}")
     if scenario is not None:
         with err.status(f"Playing scenario {scenario}"):
-            files = scenarios.write_scenario(scenarios.scenario(result, scenario, seed=seed), output)
+            files = scenarios.write_scenario(scenarios.scenario(result, scenario, seed=seed), output, cvrs=cvrs)
         published = f"{files['official']}, {files['witness']} and {files['announcement']}"
         out.print(f"Scenario {scenario} (seed {seed}): {published}; ground truth in {files['truth']}", soft_wrap=True)
+        if cvrs:
+            out.print(f"The machines' cast vote records in {files['cvrs']}", soft_wrap=True)
 
 
 def main() -> None:

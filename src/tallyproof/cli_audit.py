@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -31,19 +30,33 @@ def audit_plan(
         str, typer.Option(help="A public seed, fixed after the results are published (e.g. dice rolled in public).")
     ],
     method: Annotated[
-        str, typer.Option(help=f"{' or '.join(METHODS)}: compare tables' boxes, or poll ballots.")
+        str,
+        typer.Option(
+            help=f"{', '.join(METHODS[:-1])} or {METHODS[-1]}: compare tables' boxes, poll ballots, or compare "
+            "ballots with the machines' records (Kaplan–Markov or ALPHA; needs --cvrs)."
+        ),
     ] = "batch",
     risk_limit: Annotated[float, typer.Option(help="The largest chance of confirming a wrong outcome.")] = 0.05,
     source: Annotated[str, typer.Option(help="Whose per-table results are audited.")] = "official",
     size: Annotated[int | None, typer.Option(help="Draw this many instead of the planned sample.")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the draws as CSV here.")] = None,
+    cvrs: Annotated[
+        Path | None,
+        typer.Option(
+            help="Comparison audits: the machines' cast vote records (CSV table,receipt,vote), whose SHA-256 "
+            "was published before the seed was drawn; kept as received."
+        ),
+    ] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Plan an audit of the reported outcome and draw its sample from the seed (anyone can re-derive it)."""
     if not 0 < risk_limit < 1:
         raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="--risk-limit")
     audits = Audits(Store.sqlite(db))
-    audit_id = audits.plan(method=method, risk_limit=risk_limit, seed=seed, source=source, size=size)
+    records = None if cvrs is None else _read(cvrs)
+    audit_id = audits.plan(
+        method=method, risk_limit=risk_limit, seed=seed, source=source, size=size, cvrs=records, cvrs_name=str(cvrs)
+    )
     audit, draws = audits.audit(audit_id), audits.draws(audit_id)
     what = "tables' boxes to count in full" if method == "batch" else "receipts to look at"
     out.print(
@@ -53,6 +66,13 @@ def audit_plan(
         )
     )
     out.print(Text(f"{len(draws):,} {what}, drawn from seed {seed!r} ({len({d.table for d in draws}):,} tables)."))
+    if audit.cvrs_sha256 is not None:
+        out.print(
+            Text(
+                f"Compared with the cast vote records in {cvrs}, SHA-256 {audit.cvrs_sha256}: "
+                "check it against the digest published before the seed was drawn."
+            )
+        )
     if output is not None:
         lines = ["draw,table,receipt", *(f"{d.number},{d.table},{d.receipt or ''}" for d in draws)]
         _write(output, "\n".join(lines) + "\n")
@@ -62,7 +82,9 @@ def audit_plan(
 @audit_app.command("record")
 def audit_record(
     audit: AuditArgument,
-    counts: Annotated[Path, typer.Argument(help="Hand counts: tally sheets (batch) or table,receipt,vote (bravo).")],
+    counts: Annotated[
+        Path, typer.Argument(help="Hand counts: tally sheets (batch) or table,receipt,vote (bravo, comparison).")
+    ],
     by: Annotated[str | None, typer.Option("--by", help="Who counted (kept with the file).")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
@@ -84,7 +106,7 @@ def audit_status(
     """The running risk over the draws counted so far, and the decision: confirm, continue, or a full hand count."""
     report = Audits(Store.sqlite(db)).status(audit)
     if fmt == "json":
-        out.print_json(json.dumps(_json(report)))
+        out.print_json(json.dumps(report.to_json()))
         return
     if fmt != "text":
         raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
@@ -101,8 +123,12 @@ def audit_status(
     )
     out.print(table)
     out.print(Text(_sentence(report)))
-    for table_id, taint in report.discrepancies[:10]:
-        out.print(Text(f"  table {table_id}: the count overstated the winner's margin (taint {taint:.3f})"))
+    for where, amount in report.discrepancies[:10]:
+        if st.method == "batch":
+            out.print(Text(f"  table {where}: the count overstated the winner's margin (taint {amount:.3f})"))
+        else:
+            votes = "1 vote" if amount == 1 else f"{amount:.0f} votes"
+            out.print(Text(f"  table {where}: the machine's record overstated the winner's margin by {votes}"))
 
 
 def _sentence(report: AuditReport) -> str:
@@ -115,22 +141,6 @@ def _sentence(report: AuditReport) -> str:
     return f"Not confirmed after the planned sample (risk {st.risk:.2%}): count every ballot by hand."
 
 
-def _json(report: AuditReport) -> dict[str, Any]:
-    a = report.audit
-    plan = {"id": a.id, "method": a.method, "risk_limit": a.risk_limit, "seed": a.seed, "source": a.source}
-    plan |= {"winner": a.contest.winner, "reported": dict(a.contest.reported), "ballots": a.contest.ballots}
-    plan |= {
-        "total_error_bound": None if a.total_error_bound is None else str(a.total_error_bound),
-        "planned": a.planned,
-    }
-    return {
-        "audit": plan,
-        "counted": report.counted,
-        "status": asdict(report.status),
-        "discrepancies": dict(report.discrepancies),
-    }
-
-
 @audit_app.command("count-paper")
 def audit_count_paper(
     audit: AuditArgument,
@@ -138,7 +148,10 @@ def audit_count_paper(
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the counts file.")],
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """For simulations: play the auditors, counting the drawn boxes or receipts from the simulator's paper."""
+    """For simulations: play the auditors, counting the drawn boxes or receipts from the simulator's paper.
+
+    A comparison audit finds each receipt by the number the machine printed (the numbering of its records).
+    """
     audits = Audits(Store.sqlite(db))
     a, draws = audits.audit(audit), audits.draws(audit)
     election = audits.store.election()

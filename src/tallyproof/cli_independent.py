@@ -7,7 +7,7 @@ import json
 import shlex
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import typer
@@ -22,12 +22,18 @@ from tallyproof.errors import InputError
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
 from tallyproof.photos.read import PhotoRead, read_photo, table_in_name
 from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
+from tallyproof.report.statistics import estimate_data
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
 from tallyproof.sheets.copies import compare_copies
 from tallyproof.sheets.sheet import Source
+from tallyproof.stats.estimate import coverage_of, estimate
+from tallyproof.stats.forensics import screens_for
+from tallyproof.stats.sensitivity import sensitivity
+from tallyproof.storage.audits import Audits
 from tallyproof.storage.photos import import_photos, photo_files
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, check_copy, counted_columns
+from tallyproof.tabulate import Registry, SheetColumns
 from tallyproof.tabulate import tabulate as run_tabulate
 from tallyproof.verdict import Assessment, assess, findings
 
@@ -360,7 +366,20 @@ def report_input(
         alarms(election, cols, registry, announcement, copies=sources),
         commands,
         dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
+        screens_for(cols, registry, election, announcement) if cols.ids.size else None,
+        _estimate(election, cols, registry, sources),
+        [Audits(store).status(i).to_json() for i in Audits(store).ids()],
     )
+
+
+def _estimate(election: Election, cols: SheetColumns, registry: Registry, sources: list[str]) -> dict[str, Any] | None:
+    """The estimate of the report's section, or None where the copies or the registry allow none."""
+    try:
+        hand = coverage_of(cols, registry, election.geography, level=election.geography.levels[0], sources=sources)
+        est, sens = estimate(hand.coverage), sensitivity(hand.coverage)
+    except InputError:
+        return None
+    return estimate_data(election, hand, est, sens, sources)
 
 
 def _commands(db: Path, announcement: Path | None, copies: str, consensus: int) -> dict[str, str]:
@@ -374,6 +393,19 @@ def _commands(db: Path, announcement: Path | None, copies: str, consensus: int) 
             ["report", "--copies", copies, *common, *(["--announcement", str(announcement)] if announcement else [])]
         ),
     }
+    out["forensics"] = reproduce(
+        [
+            "forensics",
+            *(["--announcement", str(announcement)] if announcement else []),
+            "--consensus",
+            str(consensus),
+            *common,
+        ]
+    )
+    out["estimate"] = reproduce(
+        ["estimate", "--by", "state", "--source", copies, "--consensus", str(consensus), *common]
+    )
+    out["audits"] = reproduce(["audit", "status", "AUDIT", *common])
     if announcement:
         out["feasibility"] = reproduce(
             ["feasibility", str(announcement), "--source", copies, "--consensus", str(consensus), *common]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from tallyproof.cli_independent import WITNESS_SOURCES, ConsensusOption, reprodu
 from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, count, err, out, preference
 from tallyproof.election import Election
 from tallyproof.errors import InputError
+from tallyproof.report.statistics import estimate_data, finite
 from tallyproof.stats.estimate import Estimate, InHand, Interval, Method, check_method, coverage_of, estimate
 from tallyproof.stats.quickcount import Plan, from_csv, plan, to_csv
 from tallyproof.stats.sensitivity import Sensitivity, sensitivity
@@ -284,34 +284,9 @@ def sensitivity_lines(names: list[str], s: Sensitivity) -> list[str]:
     return lines
 
 
-def _finite(value: Any) -> Any:
-    """JSON has no infinity or NaN: they become null."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
-    return value
-
-
 def estimate_json(election: Election, hand: InHand, e: Estimate, s: Sensitivity, sources: list[str]) -> dict[str, Any]:
     """The JSON twin of :func:`estimate_text`: every figure of the estimate and of the sensitivity."""
-    data: dict[str, Any] = _finite(
-        {
-            "candidates": [c.id for c in election.candidates],
-            "level": hand.level,
-            "sources": sources,
-            "left_out": {
-                "conflicts": hand.conflicts,
-                "outside_registry": hand.outside_registry,
-                "unknown_registered": hand.unknown_registered,
-            },
-            "estimate": asdict(e),
-            "sensitivity": {**asdict(s), "winner_can_change": s.winner_can_change},
-        }
-    )
-    return data
+    return estimate_data(election, hand, e, s, sources)
 
 
 def plan_text(election: Election, hand: InHand, p: Plan, output: Path | None) -> list[Any]:
@@ -339,7 +314,7 @@ def plan_text(election: Election, hand: InHand, p: Plan, output: Path | None) ->
 
 
 def plan_json(election: Election, hand: InHand, p: Plan) -> dict[str, Any]:
-    data: dict[str, Any] = _finite(
+    data: dict[str, Any] = finite(
         {
             "level": hand.level,
             "registry_tables": int(hand.coverage.strata.size),

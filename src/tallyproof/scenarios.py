@@ -37,6 +37,7 @@ import numpy as np
 
 from tallyproof.election import Election
 from tallyproof.errors import InputError
+from tallyproof.paper import write_cvrs
 from tallyproof.sheets.files import write_csv
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.simulate import SimulatedElection, table_sheets
@@ -198,17 +199,23 @@ def scenario(sim: SimulatedElection, name: str, *, seed: int) -> ScenarioData:
     return ScenarioData(name, seed, sim, plan.official, witness, announcement, info, plan.counted)
 
 
-def write_scenario(data: ScenarioData, out_dir: Path) -> dict[str, Path]:
+def write_scenario(data: ScenarioData, out_dir: Path, *, cvrs: bool = False) -> dict[str, Path]:
     """Write ``registry.csv``, ``official.csv``, ``witness.csv``, ``paper.csv`` (the receipts in the boxes,
     counted), ``announcement.toml`` and ``truth.json`` into ``out_dir`` (created if needed);
-    :class:`InputError` naming the path if it cannot be written.
+    :class:`InputError` naming the path if it cannot be written. ``cvrs`` also writes ``cvrs.csv``, the
+    machines' cast vote records, which agree with ``official.csv`` (:func:`tallyproof.paper.write_cvrs`).
 
     ``registry.csv`` is the true registry (``table,registered``, as :func:`tallyproof.simulate.write`
     writes it); the copies are tallyproof's generic CSV with per-card counts
     (:func:`tallyproof.sheets.files.write_csv`).
     """
     try:
-        return _write(data, out_dir)
+        paths = _write(data, out_dir)
+        if cvrs:
+            paths["cvrs"] = out_dir / "cvrs.csv"
+            with paths["cvrs"].open("w", encoding="utf-8", newline="") as out:
+                write_cvrs(out, data.official.sheets(data.truth.election), data.truth.election)
+        return paths
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or out_dir)) from None
 

@@ -2,7 +2,7 @@
 
 :func:`report_data` gathers every figure into one JSON-able dict (coverage by top-level unit, totals in
 the copies against the announcement, the feasibility verdict with its numbers, table-level
-discrepancies, conflicts, rejects, alarms, and the command that reproduces each section);
+discrepancies, conflicts, rejects, alarms, forensic screens, and the command that reproduces each section);
 :func:`to_markdown` and :func:`to_html` only lay that dict out, so the three versions cannot disagree.
 The HTML page has its charts inline as SVG, no script and no external resource: it opens offline,
 prints, and can be mailed as one file.
@@ -21,6 +21,9 @@ from tallyproof.alarms import Alarm
 from tallyproof.election import Election
 from tallyproof.reconcile import STATUSES, Reconciliation
 from tallyproof.report.charts import grouped_bars, histogram, percent, state_map
+from tallyproof.report.fingerprint_chart import fingerprint_svg
+from tallyproof.report.statistics import audit_lines, estimate_lines
+from tallyproof.stats.forensics import Forensics
 from tallyproof.tabulate import Tabulation
 from tallyproof.verdict import Assessment, findings
 
@@ -44,6 +47,12 @@ class ReportInput:
     reproduce: Mapping[str, str]
     """Section → the command line that gives its numbers again."""
     generated_at: str
+    forensics: Forensics | None = None
+    """The forensic screens of the copies, if run."""
+    estimate: Mapping[str, Any] | None = None
+    """The estimate from the copies (:func:`tallyproof.report.statistics.estimate_data`), if there is one."""
+    audits: Sequence[Mapping[str, Any]] = ()
+    """Each audit's status (``AuditReport.to_json()``)."""
 
 
 def report_data(inp: ReportInput) -> dict[str, Any]:
@@ -71,7 +80,26 @@ def report_data(inp: ReportInput) -> dict[str, Any]:
             "total": len(inp.rejects),
             "first": [{k: r[k] for k in ("filename", "line", "table_id", "reason")} for r in inp.rejects[:LISTED]],
         },
+        "forensics": None if inp.forensics is None else _forensics(inp.forensics),
+        "estimate": inp.estimate,
+        "audits": list(inp.audits),
         "reproduce": dict(inp.reproduce),
+    }
+
+
+def _forensics(f: Forensics) -> dict[str, Any]:
+    """The screens' headline numbers, the tables listed, and the fingerprint's grid for its chart."""
+    keys, fp = ("name", "statistic", "p_value", "threshold", "flagged", "summary"), f.fingerprint
+    drawn = None
+    if fp is not None:
+        drawn = {"counts": fp.counts.tolist(), "corner": list(fp.corner), "observed": fp.observed}
+        drawn |= {"expected": fp.expected, "p_value": fp.p_value}
+    return {
+        "sources": list(f.sources),
+        "tables": f.tables,
+        "screens": [{k: getattr(s, k) for k in keys} for s in f.screens],
+        "outliers": list(f.outliers),
+        "fingerprint": drawn,
     }
 
 
@@ -135,6 +163,15 @@ def _sections(data: Mapping[str, Any]) -> list[tuple[str, list[str]]]:
         ("Official sheets against copies", _reconciliation_lines(data)),
         ("Conflicting copies", _conflict_lines(data)),
         ("Refused submissions", _reject_lines(data)),
+        (
+            "Estimates from the copies",
+            [*estimate_lines(data.get("estimate"), _md_table), "", *_again(data, "estimate")],
+        ),
+        (
+            "Audits of the paper receipts",
+            [*audit_lines(data.get("audits") or [], _md_table), "", *_again(data, "audits")],
+        ),
+        ("Forensic screens", _forensic_lines(data)),
     ]
 
 
@@ -252,6 +289,30 @@ def _reject_lines(data: Mapping[str, Any]) -> list[str]:
     return [*head, "", *_md_table(("File", "Line", "Table", "Reason"), rows), "", *_again(data, "rejects")]
 
 
+def _forensic_lines(data: Mapping[str, Any]) -> list[str]:
+    f = data.get("forensics")
+    if f is None:
+        return ["No copy was screened."]
+    head = [
+        f"Screens of the {f['tables']:,} tables' counts ({', '.join(f['sources'])} copies) against stated models of "
+        "honest counting. A flag says the numbers are unusual under the model, never why: screens are not proof, "
+        "they say which tally sheets to look at."
+    ]
+    rows = [
+        (s["name"], _statistic(s["statistic"]), f"{s['p_value']:.2g}", "FLAGGED" if s["flagged"] else "no")
+        for s in f["screens"]
+    ]
+    lines = [*head, "", *_md_table(("Screen", "Statistic", "p-value", "Flagged"), rows), ""]
+    lines += [line for s in f["screens"] for line in (f"{s['name']}: {s['summary']}", "")]
+    if f["outliers"]:
+        lines += [f"Tables unlike the rest of their centre: {', '.join(f['outliers'])}.", ""]
+    return [*lines, *_again(data, "forensics")]
+
+
+def _statistic(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.2f}"
+
+
 # -- HTML ---------------------------------------------------------------------------------------
 
 _STYLE = (
@@ -298,6 +359,13 @@ def _charts(data: Mapping[str, Any]) -> dict[str, str]:
         }
         out["Is the announcement achievable?"] = grouped_bars(
             groups, series, title="Votes: copies in hand and announced", unit="votes"
+        )
+    fp = (data.get("forensics") or {}).get("fingerprint")
+    if fp:
+        corner, test = (fp["corner"][0], fp["corner"][1]), (fp["observed"], fp["expected"], fp["p_value"])
+        grid = np.asarray(fp["counts"])
+        out["Forensic screens"] = fingerprint_svg(
+            grid, corner=corner, observed=test[0], expected=test[1], p_value=test[2]
         )
     votes = np.asarray(data["reconciliation"]["votes_differing"], dtype=np.int64)
     if votes.size:

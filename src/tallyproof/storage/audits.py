@@ -4,36 +4,49 @@
 official sheets), works out the sample the method needs if those results are right, and draws it from a
 public seed: tables with probability proportional to their error bound for a batch comparison
 (:mod:`tallyproof.stats.batch`), ballots uniformly from the ballot manifest for ballot polling
-(:mod:`tallyproof.stats.bravo`, :mod:`tallyproof.stats.manifest`). :meth:`Audits.record` keeps a file of
-hand counts as received (a batch of kind ``audit``) and stores each count; a count recorded again for the
-same table or receipt replaces it in the measure, and both stay in the store. :meth:`Audits.status` is the
-running risk over the draws counted so far, in draw order, and the decision: confirm, continue, or a full
-hand count.
+(:mod:`tallyproof.stats.bravo`, :mod:`tallyproof.stats.manifest`) and for ballot-level comparison
+(:mod:`tallyproof.stats.comparison`: with replacement for Kaplan–Markov, whose bound assumes it; without
+replacement for ALPHA, which then uses the finite population and needs fewer draws).
+:meth:`Audits.record` keeps a file of hand counts as received (a batch of kind ``audit``; the same file
+recorded again is kept once) and stores each count; a count recorded again for the same table or receipt
+replaces it in the measure, and both stay in the store. :meth:`Audits.status` is the running risk over
+the draws counted so far, in draw order, and the decision: confirm, continue, or a full hand count.
 
 Counts files: for a batch audit, the hand count of each drawn table's box as a tally sheet in any format
-``tallyproof import`` reads (generic CSV with one column per candidate or per card); for ballot polling,
-a CSV ``table,receipt,vote`` where the vote is a candidate id or card id, ``none`` (a null or blank
-ballot) or ``missing`` (no such receipt in the box; counted, conservatively, for the runner-up).
+``tallyproof import`` reads (generic CSV with one column per candidate or per card); for ballot polling
+and ballot-level comparison, a CSV ``table,receipt,vote`` where the vote is a candidate id or card id,
+``none`` (a null or blank ballot) or ``missing`` (no such receipt in the box; counted, conservatively,
+for the runner-up in ballot polling and as a 2-vote overstatement in a comparison).
+
+A ballot-level comparison needs the machines' cast vote records (:mod:`tallyproof.cvrs`), and they must
+be committed before the seed is drawn — otherwise records could be written to match the receipts the
+seed picks. :meth:`Audits.plan` takes the CVR file with the seed: it keeps the file as received (a batch
+of kind ``cvrs``; the same file is kept once), records its SHA-256 with the audit so that anyone can check
+it against the digest published before the seed, refuses records that do not tally, table by table, to
+the audited sheets, and stores each drawn receipt's record with the draw. Receipts are numbered as the
+records number them (the machine's print order), not by the seed.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from sqlalchemy import insert, select
 
+from tallyproof import cvrs as cvr
 from tallyproof.election import Election
 from tallyproof.errors import InputError, UnknownError
 from tallyproof.sheets.files import decode_text, read_records
 from tallyproof.stats import audit as rla
 from tallyproof.stats import batch, bravo, manifest
-from tallyproof.stats.sampling import draw_with_replacement
+from tallyproof.stats.sampling import draw_with_replacement, draw_without_replacement
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now
 from tallyproof.storage.submissions import batch_row
@@ -41,10 +54,10 @@ from tallyproof.tabulate import choose_copies
 
 __all__ = ["METHODS", "Audit", "AuditReport", "Audits", "Draw", "reported_of"]
 
-METHODS = ("batch", "bravo")
-"""Audit methods planned and recorded through the store (ballot-level comparison needs cast vote records,
-which the machines do not publish: its maths is in :mod:`tallyproof.stats.comparison`)."""
-VOTE_NONE, VOTE_MISSING = "none", "missing"
+METHODS = ("batch", "bravo", *cvr.COMPARISON_METHODS)
+"""Audit methods planned and recorded through the store; ``kaplan-markov`` and ``alpha`` compare receipts
+with the machines' cast vote records, given when the audit is planned."""
+VOTE_NONE, VOTE_MISSING = cvr.NONE, cvr.MISSING
 BRAVO_QUANTILE = 0.9
 """A ballot-polling plan draws enough ballots to confirm a right outcome 9 times in 10 (simulated, seed 0);
 the average (the ASN of the BRAVO paper) would leave half of the right outcomes to a full hand count."""
@@ -61,6 +74,8 @@ class Audit:
     total_error_bound: Fraction | None
     planned: int
     created_at: str
+    cvrs_sha256: str | None = None
+    """Comparison: the SHA-256 of the cast vote records the audit compares with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +85,8 @@ class Draw:
     receipt: int | None
     reported: dict[str, int] | None
     ballots: int | None
+    cvr: str | None = None
+    """Comparison: the machine's record of the receipt, a candidate id or ``none``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +99,18 @@ class AuditReport:
     """Draws with a count, from the first draw on without a gap (the measure stops at the first gap)."""
     status: rla.AuditStatus
     discrepancies: tuple[tuple[str, float], ...]
-    """Batch: tables whose count overstated the winner's margin, with their taint."""
+    """Batch: tables whose count overstated the winner's margin, with their taint. Comparison: receipts
+    (``"table receipt"``) whose record overstated it, with the overstatement in votes."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON twin of ``tallyproof audit status``."""
+        a = self.audit
+        plan = {"id": a.id, "method": a.method, "risk_limit": a.risk_limit, "seed": a.seed, "source": a.source}
+        plan |= {"winner": a.contest.winner, "reported": dict(a.contest.reported), "ballots": a.contest.ballots}
+        bound = None if a.total_error_bound is None else str(a.total_error_bound)
+        plan |= {"total_error_bound": bound, "planned": a.planned, "cvrs_sha256": a.cvrs_sha256}
+        status = asdict(self.status)
+        return {"audit": plan, "counted": self.counted, "status": status, "discrepancies": dict(self.discrepancies)}
 
 
 def reported_of(store: Store, source: str) -> manifest.Reported:
@@ -108,89 +136,84 @@ class Audits:
         self.store = store
 
     def plan(
-        self, *, method: str, risk_limit: float, seed: str, source: str = "official", size: int | None = None
+        self,
+        *,
+        method: str,
+        risk_limit: float,
+        seed: str,
+        source: str = "official",
+        size: int | None = None,
+        cvrs: bytes | None = None,
+        cvrs_name: str = "cvrs.csv",
+        recorded_by: str | None = None,
     ) -> int:
-        """Plan an audit and draw its sample (``size`` overrides the planned size); returns its number."""
-        if method not in METHODS:
-            raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", where="--method")
-        if not seed.strip():
-            raise InputError(
-                "the seed must be given: a public value drawn after the results were published", where="--seed"
-            )
+        """Plan an audit and draw its sample (``size`` overrides the planned size); returns its number. A
+        comparison audit needs ``cvrs``, the file of cast vote records (see the module docstring)."""
+        _check_plan(method, seed, cvrs)
         reported = reported_of(self.store, source)
         contest = manifest.contest(reported)
-        bound, draws = self._draw(method, reported, contest, risk_limit, seed, size)
+        records, kept = None, None
+        if cvrs is not None:
+            kept = self._keep("cvrs", cvrs, cvrs_name, source, "cvrs", recorded_by)  # first: a refused file stays
+            records = cvr.read_cvrs(cvrs, name=cvrs_name, election=self.store.election(), reported=reported)
+        if method == "batch":
+            bound, draws = _batch_draws(reported, contest, risk_limit, seed, size)
+        else:
+            bound, draws = None, _ballot_draws(method, reported, contest, risk_limit, seed, size, records)
         row = dict(method=method, risk_limit=risk_limit, seed=seed, source=source, winner=contest.winner)
         row |= dict(reported=json.dumps(dict(contest.reported)), ballots=contest.ballots, created_at=now())
         row |= dict(total_error_bound=None if bound is None else str(bound), planned=len(draws))
         with self.store.write() as conn:
             audit_id = int(conn.execute(insert(s.audits).values(**row)).inserted_primary_key[0])
             conn.execute(insert(s.audit_draws), [d | {"audit_id": audit_id} for d in draws])
+            if kept is not None:
+                conn.execute(insert(s.audit_cvrs).values(audit_id=audit_id, batch_id=kept[0], sha256=kept[1]))
         return audit_id
 
-    def _draw(
-        self,
-        method: str,
-        reported: manifest.Reported,
-        contest: rla.ReportedContest,
-        alpha: float,
-        seed: str,
-        size: int | None,
-    ) -> tuple[Fraction | None, list[dict[str, Any]]]:
-        if method == "bravo":
-            n = size or bravo.sample_size(
-                alpha, contest.reported, contest.winner, ballots=contest.ballots, quantile=BRAVO_QUANTILE, seed=0
-            )
-            picks = manifest.receipts_of(reported.ballots, draw_with_replacement(seed, n, contest.ballots))
-            return None, [
-                {"draw": i, "table_id": str(reported.tables[t]), "receipt": r} for i, (t, r) in enumerate(picks, 1)
-            ]
-        boxes, contests = manifest.batches(reported), manifest.contest_result(reported)
-        bound = batch.total_error_bound(boxes, contests)
-        n = size or rla.initial_sample_size("batch", risk_limit=alpha, contest=contest, total_error_bound=float(bound))
-        by_id = {b.id: b for b in boxes}
-        chosen = batch.select_batches(seed, boxes, contests, n)
-        return bound, [
-            {
-                "draw": i,
-                "table_id": t,
-                "reported": json.dumps(dict(by_id[t].votes[manifest.CONTEST])),
-                "ballots": by_id[t].ballots,
-            }
-            for i, t in enumerate(chosen, 1)
-        ]
+    def _keep(self, kind: str, data: bytes, name: str, source: str, fmt: str, by: str | None) -> tuple[int, str]:
+        """The batch holding the file as received, and its SHA-256. A file is kept once per kind, source and
+        format: the same CVRs for several audits, or the same counts recorded again, point at one batch."""
+        digest = hashlib.sha256(data).hexdigest()
+        existing = self.store.find_batch(kind=kind, sha256=digest, source=source, fmt=fmt)
+        if existing is not None:
+            return int(existing["id"]), digest
+        with self.store.write() as conn:
+            _, batch_id = self.store.next_ids(conn)
+            conn.execute(insert(s.batches).values(**batch_row(batch_id, kind, source, by, data, name, fmt)))
+        return batch_id, digest
+
+    def ids(self) -> list[int]:
+        """Every audit's number, in the order planned."""
+        with self.store._read() as conn:
+            return list(conn.execute(select(s.audits.c.id).order_by(s.audits.c.id)).scalars())
 
     def audit(self, audit_id: int) -> Audit:
-        a = s.audits.c
+        a, c = s.audits.c, s.audit_cvrs.c
+        q = select(s.audits, c.sha256).outerjoin(s.audit_cvrs, c.audit_id == a.id).where(a.id == audit_id)
         with self.store._read() as conn:
-            r = conn.execute(select(s.audits).where(a.id == audit_id)).mappings().first()
+            r = conn.execute(q).mappings().first()
         if r is None:
             raise UnknownError("no such audit", where=f"audit {audit_id}")
         contest = rla.ReportedContest(json.loads(r["reported"]), r["winner"], r["ballots"])
         bound = None if r["total_error_bound"] is None else Fraction(r["total_error_bound"])
-        return Audit(
-            r["id"], r["method"], r["risk_limit"], r["seed"], r["source"], contest, bound, r["planned"], r["created_at"]
-        )
+        head = (r["id"], r["method"], r["risk_limit"], r["seed"], r["source"])
+        return Audit(*head, contest, bound, r["planned"], r["created_at"], r["sha256"])
 
     def draws(self, audit_id: int) -> tuple[Draw, ...]:
         d = s.audit_draws.c
-        q = select(d.draw, d.table_id, d.receipt, d.reported, d.ballots).where(d.audit_id == audit_id).order_by(d.draw)
+        q = select(d.draw, d.table_id, d.receipt, d.reported, d.ballots, s.audits.c.method)
+        q = q.join(s.audits, s.audits.c.id == d.audit_id).where(d.audit_id == audit_id).order_by(d.draw)
         with self.store._read() as conn:
             rows = conn.execute(q).all()
-        return tuple(Draw(n, t, rc, None if rep is None else json.loads(rep), b) for n, t, rc, rep, b in rows)
+        return tuple(_draw(*row) for row in rows)
 
     def record(self, audit_id: int, data: bytes, *, name: str, recorded_by: str | None = None) -> int:
         """Keep a file of hand counts and store its counts; returns how many. Every row is checked first
         (errors name the file and line); nothing is stored if one is wrong, except the file itself."""
         audit, election = self.audit(audit_id), self.store.election()
         drawn = {(d.table, d.receipt) for d in self.draws(audit_id)}
-        parse = _ballot_counts if audit.method == "bravo" else _batch_counts
-        source = f"audit {audit_id}"[:16]
-        with self.store.write() as conn:
-            _, batch_id = self.store.next_ids(conn)
-            conn.execute(
-                insert(s.batches).values(**batch_row(batch_id, "audit", source, recorded_by, data, name, audit.method))
-            )
+        parse = _batch_counts if audit.method == "batch" else _ballot_counts
+        batch_id, _ = self._keep("audit", data, name, f"audit {audit_id}"[:16], audit.method, recorded_by)
         rows = parse(data, name, election, drawn)  # after the file is kept: a refused file stays on record
         when = now()
         with self.store.write() as conn:
@@ -219,11 +242,92 @@ class Audits:
         if audit.method == "bravo":
             status = rla.assess(spec, _polling(audit.contest, counted))
             return AuditReport(audit, draws, done, status, ())
+        if audit.method in cvr.COMPARISON_METHODS:
+            errors = [
+                cvr.overstatement(audit.contest, d.cvr or VOTE_NONE, c) for d, c in zip(draws, counted, strict=False)
+            ]
+            sample = rla.ComparisonSample(tuple(errors), with_replacement=audit.method == "kaplan-markov")
+            found = {f"{d.table} receipt {d.receipt}": float(e) for d, e in zip(draws, errors, strict=False) if e > 0}
+            return AuditReport(audit, draws, done, rla.assess(spec, sample), _worst(found))
         taints = [_taint(audit, d, json.loads(c)) for d, c in zip(draws, counted, strict=False)]
         bound = audit.total_error_bound or Fraction(1)
         status = rla.assess(spec, rla.BatchSample(tuple(float(t) for t in taints), float(bound)))
         found = {d.table: float(t) for d, t in zip(draws, taints, strict=False) if t > 0}
-        return AuditReport(audit, draws, done, status, tuple(sorted(found.items(), key=lambda kv: -kv[1])))
+        return AuditReport(audit, draws, done, status, _worst(found))
+
+
+def _draw(number: int, table: str, receipt: int | None, reported: str | None, ballots: int | None, method: str) -> Draw:
+    """A stored draw: a comparison's ``reported`` holds the receipt's record, ``{"vote": …}``."""
+    data = None if reported is None else json.loads(reported)
+    if method in cvr.COMPARISON_METHODS and data is not None:
+        return Draw(number, table, receipt, None, ballots, cvr=str(data["vote"]))
+    return Draw(number, table, receipt, data, ballots)
+
+
+def _worst(found: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
+
+
+def _check_plan(method: str, seed: str, cvrs: bytes | None) -> None:
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", where="--method")
+    if not seed.strip():
+        raise InputError(
+            "the seed must be given: a public value drawn after the results were published", where="--seed"
+        )
+    if method in cvr.COMPARISON_METHODS and cvrs is None:
+        raise InputError(
+            f"a {method} audit compares receipts with the machines' cast vote records: give them, "
+            "committed before the seed was drawn",
+            where="--cvrs",
+        )
+    if method not in cvr.COMPARISON_METHODS and cvrs is not None:
+        raise InputError(f"a {method} audit does not use cast vote records", where="--cvrs")
+
+
+def _ballot_draws(
+    method: str,
+    reported: manifest.Reported,
+    contest: rla.ReportedContest,
+    alpha: float,
+    seed: str,
+    size: int | None,
+    records: cvr.CastVoteRecords | None,
+) -> list[dict[str, Any]]:
+    """Receipts drawn uniformly from the ballot manifest; with their records for a comparison."""
+    if method == "bravo":
+        n = size or bravo.sample_size(
+            alpha, contest.reported, contest.winner, ballots=contest.ballots, quantile=BRAVO_QUANTILE, seed=0
+        )
+    else:
+        n = size or rla.initial_sample_size(method, risk_limit=alpha, contest=contest)  # type: ignore[arg-type]
+    draw = draw_without_replacement if method == "alpha" else draw_with_replacement
+    tickets = draw(seed, n, contest.ballots)
+    picks = manifest.receipts_of(reported.ballots, tickets)
+    rows = [{"draw": i, "table_id": str(reported.tables[t]), "receipt": r} for i, (t, r) in enumerate(picks, 1)]
+    if records is not None:
+        for row, ticket in zip(rows, tickets, strict=True):
+            row["reported"] = json.dumps({"vote": records.vote(ticket)})
+    return rows
+
+
+def _batch_draws(
+    reported: manifest.Reported, contest: rla.ReportedContest, alpha: float, seed: str, size: int | None
+) -> tuple[Fraction, list[dict[str, Any]]]:
+    """Tables drawn with probability proportional to their error bound (PPEB), with what each reported."""
+    boxes, contests = manifest.batches(reported), manifest.contest_result(reported)
+    bound = batch.total_error_bound(boxes, contests)
+    n = size or rla.initial_sample_size("batch", risk_limit=alpha, contest=contest, total_error_bound=float(bound))
+    by_id = {b.id: b for b in boxes}
+    return bound, [
+        {
+            "draw": i,
+            "table_id": t,
+            "reported": json.dumps(dict(by_id[t].votes[manifest.CONTEST])),
+            "ballots": by_id[t].ballots,
+        }
+        for i, t in enumerate(batch.select_batches(seed, boxes, contests, n), 1)
+    ]
 
 
 def _taint(audit: Audit, draw: Draw, counted: dict[str, int]) -> Fraction:
@@ -268,8 +372,7 @@ def _ballot_counts(
 ) -> list[tuple[str, int | None, str]]:
     """Each drawn receipt's vote, from a CSV ``table,receipt,vote``; errors name the line."""
     text, _ = decode_text(data, where=name)
-    votes: dict[str, str] = {str(c.id): str(c.id) for c in election.candidates}
-    votes |= {str(c.id): str(c.candidate) for c in election.cards} | {VOTE_NONE: VOTE_NONE, VOTE_MISSING: VOTE_MISSING}
+    votes = cvr.vote_ids(election) | {VOTE_MISSING: VOTE_MISSING}
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"table", "receipt", "vote"} <= set(reader.fieldnames):
         raise InputError("expected the columns table,receipt,vote", where=f"{name}:1")

@@ -33,6 +33,7 @@ __all__ = [
     "accounts",
     "assignments",
     "audit_counts",
+    "audit_cvrs",
     "audit_draws",
     "audits",
     "batches",
@@ -319,7 +320,7 @@ audits = Table(
     "audits",
     audit_metadata,
     Column("id", Integer, primary_key=True),
-    Column("method", String(16), nullable=False),  # batch | bravo
+    Column("method", String(16), nullable=False),  # batch | bravo | kaplan-markov | alpha
     Column("risk_limit", Float, nullable=False),
     Column("seed", Text, nullable=False),  # public: anyone re-derives the draws from it
     Column("source", String(16), nullable=False),  # whose per-table results are audited (official)
@@ -337,8 +338,10 @@ audit_draws = Table(
     Column("audit_id", Integer, ForeignKey("audits.id"), primary_key=True),
     Column("draw", Integer, primary_key=True),  # 1, 2, … in the order drawn
     Column("table_id", String(64), nullable=False),
-    Column("receipt", Integer),  # bravo: the receipt's position in the table's box (1-based)
-    Column("reported", Text),  # batch: JSON votes per candidate the table's sheet reports
+    Column("receipt", Integer),  # bravo, comparison: the receipt's position in the table's box (1-based)
+    Column(
+        "reported", Text
+    ),  # batch: JSON votes per candidate the table's sheet reports; comparison: {"vote": its CVR}
     Column("ballots", Integer),  # batch: b_p, the most ballots the box can hold
 )
 
@@ -350,7 +353,9 @@ audit_counts = Table(
     Column("batch_id", Integer, nullable=False),  # the file of counts as received (batches.id)
     Column("table_id", String(64), nullable=False),
     Column("receipt", Integer),  # bravo: which receipt
-    Column("counted", Text, nullable=False),  # batch: JSON votes per candidate; bravo: the vote, a candidate or none/missing
+    Column(
+        "counted", Text, nullable=False
+    ),  # batch: JSON votes per candidate; bravo: the vote, a candidate or none/missing
     Column("recorded_at", String(40), nullable=False),
     Index("ix_audit_counts", "audit_id", "table_id", "receipt"),
 )
@@ -360,7 +365,24 @@ def _v6(conn: Connection) -> None:
     audit_metadata.create_all(conn)
 
 
-MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+# -- version 7: ballot-level comparison audits: the cast vote records committed with the plan ---------
+
+cvr_metadata = MetaData()
+
+audit_cvrs = Table(
+    "audit_cvrs",
+    cvr_metadata,
+    Column("audit_id", Integer, primary_key=True, autoincrement=False),  # audits.id
+    Column("batch_id", Integer, nullable=False),  # the CVR file as received (batches.id, kind cvrs)
+    Column("sha256", String(64), nullable=False),  # of that file: what was committed before the seed
+)
+
+
+def _v7(conn: Connection) -> None:
+    cvr_metadata.create_all(conn)
+
+
+MIGRATIONS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6, _v7)
 """Ordered; migration ``i`` brings a store from schema version ``i`` to ``i + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
