@@ -147,9 +147,13 @@ def _unreachable(a: Assessment, code: str, title: str, basis: str) -> Alarm | No
     lacking = 0 if f.achievable else f.shortfall + 1  # votes the winner lacks to finish strictly first
     parts = []
     if lacking:
+        missing = (
+            f"more than the {f.missing_voters:,} registered voters of the tables without one"
+            if f.missing_voters
+            else "and every table has one"
+        )
         parts.append(
-            f"{a.names[f.winner]}, announced the winner, trails {a.names[f.rival]} by {f.margin:,} votes, more "
-            f"than the {f.missing_voters:,} registered voters of the tables without one"
+            f"{a.names[f.winner]}, announced the winner, trails {a.names[f.rival]} by {f.margin:,} votes, {missing}"
         )
     parts += [
         f"{a.names[i]}'s {announced[i]:,} is outside the {a.ranges[i].low:,} to {a.ranges[i].high:,} "
