@@ -383,3 +383,34 @@ def test_a_comparison_audit_from_the_command_line(tmp_path: Path) -> None:
     assert "the machine's record overstated the winner's margin by" in text
     alone = run.invoke(app, ["simulate", "--tables", "10", "--cvrs", "-o", str(tmp_path / "x")])
     assert alone.exit_code == 2 and "--cvrs" in alone.output and not (tmp_path / "x").exists()
+
+
+def test_a_box_that_cannot_be_found_has_the_largest_taint(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    """A drawn box that is not there counts as overstating the margin by all it could (taint 1), never as
+    an empty box; a box marked missing that was not drawn is refused."""
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits = Audits(store)
+    audit_id = audits.plan(method="batch", risk_limit=0.1, seed="dice 3")
+    first, *rest = audits.draws(audit_id)
+    paper = {str(sheet.table): sheet for sheet in sim.sheets() if str(sheet.table) != first.table}
+    counts = hand_count(
+        paper,
+        [(d.table, d.receipt) for d in audits.draws(audit_id)],
+        method="batch",
+        seed="dice 3",
+        election=sim.election,
+    )
+    assert first.table not in counts
+    audits.record(audit_id, counts.encode(), name="counts.csv")
+    assert audits.status(audit_id).counted == 0  # the first draw has no count yet
+    assert audits.record(audit_id, b"", name="--missing", missing=[first.table]) == 1
+    report = audits.status(audit_id)
+    assert report.counted == len(rest) + 1 and dict(report.discrepancies)[first.table] == 1.0
+    assert report.status.decision != "confirm"
+    with pytest.raises(InputError, match="was not drawn"):
+        audits.record(audit_id, b"", name="--missing", missing=["999999999.99"])
+    bravo = audits.plan(method="bravo", risk_limit=0.1, seed="dice 3")
+    with pytest.raises(InputError, match="a receipt not found is the vote 'missing'"):
+        audits.record(bravo, b"", name="--missing", missing=[first.table])

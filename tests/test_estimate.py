@@ -123,6 +123,17 @@ def test_a_short_stratum_at_the_end_joins_the_previous_group() -> None:
     assert e.collapsed == (("b", "c"),) and e.empty == ()
 
 
+def test_empty_strata_at_the_end_never_join_a_single_copy_alone() -> None:
+    """Strata a (10 tables, 4 in hand), b (1 table, in hand), c (5 tables, none): c cannot join b alone,
+    which would estimate 6 tables from 1 with no variance at all; the three form one group."""
+    strata = np.array(["a"] * 10 + ["b"] + ["c"] * 5)
+    in_hand = np.array([0, 1, 2, 3, 10])
+    votes = np.array([[10, 5], [12, 3], [8, 9], [11, 6], [4, 2]])
+    e = estimate(Coverage.of(strata, np.full(16, 20), in_hand, votes, votes.sum(axis=1)))
+    assert e.collapsed == (("a", "b", "c"),) and e.empty == ("c",)
+    assert all(s.shares[0].se > 0 for s in e.strata)
+
+
 @pytest.mark.parametrize(
     ("change", "where"),
     [

@@ -82,3 +82,17 @@ def test_no_missing_tables_no_change_possible() -> None:
     s = sensitivity(Coverage.of(np.array(["a", "a"]), np.array([10, 10]), np.array([0, 1]), votes, votes.sum(axis=1)))
     assert not s.winner_can_change and not s.observed.possible and s.margin_bounds == pytest.approx((0.5, 0.5))
     assert math.isinf(s.full.needed_margin)
+
+
+def test_the_worst_case_looks_at_every_rival_not_only_the_projected_runner_up() -> None:
+    """Counted A 1004, B 392, C 804 with 500 registered voters missing, in a stratum that votes all for B:
+    the projection puts B second (882), whose deficit, 612, exceeds the missing voters; but C + 500 > A, so
+    the winner can change (a statistician's review)."""
+    strata = np.array(["x", "x", "y", "y", "y"])
+    in_hand = np.array([0, 1, 2, 3])
+    votes = np.array([[502, 0, 402], [502, 0, 402], [0, 196, 0], [0, 196, 0]])
+    cov = Coverage.of(strata, np.array([1000, 1000, 200, 200, 500]), in_hand, votes, votes.sum(axis=1))
+    s = sensitivity(cov)
+    assert s.counted == (1004.0, 392.0, 804.0) and s.missing_registered == 500
+    assert s.runner_up == 1 and s.projected[1] > s.projected[2] and not s.full.possible  # B cannot catch up
+    assert s.winner_can_change and s.margin_bounds[0] < 0  # C can

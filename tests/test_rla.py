@@ -356,3 +356,24 @@ def test_front_door_rejects_a_sample_of_the_wrong_kind() -> None:
     with pytest.raises(InputError) as err:
         assess(spec, ComparisonSample((0,)))
     assert err.value.where == "sample"
+
+
+def test_a_missing_ballot_counts_for_the_loser_in_every_pair() -> None:
+    """Reported A 5000, B 2600, C 2400; drawn 40 A, 0 B, 12 C and 10 not found. Given to the runner-up alone,
+    the missing ballots would leave the A–C pair's risk at its sample value and confirm at 5%; counted
+    against A in every pair, the A–C risk is 0.080 (a statistician's review)."""
+    from tallyproof.stats import bravo
+
+    reported, sample = {"A": 5000, "B": 2600, "C": 2400}, {"A": 40, "B": 0, "C": 12}
+    assert bravo.contest_p_value(reported, "A", sample, missing=10) == pytest.approx(0.080, abs=0.001)
+    assert bravo.contest_p_value(reported, "A", {**sample, "B": 10}) < 0.002  # the old rule confirmed
+
+
+def test_alpha_at_a_null_mean_of_zero_only_a_positive_draw_refutes_the_null() -> None:
+    """With 4 ballots, t = 1/2 and two draws of 1, the two undrawn ballots must be 0 under the null:
+    drawing a 0 is consistent with it (the P-value stays), drawing a 1 refutes it."""
+    from tallyproof.stats.comparison import alpha_p_values
+
+    consistent = alpha_p_values([1, 1, 0], upper=2, population=4, eta0=1.5)
+    refuted = alpha_p_values([1, 1, 1], upper=2, population=4, eta0=1.5)
+    assert consistent[-1] == consistent[-2] > 0 and refuted[-1] == 0

@@ -83,18 +83,23 @@ def audit_plan(
 def audit_record(
     audit: AuditArgument,
     counts: Annotated[
-        Path, typer.Argument(help="Hand counts: tally sheets (batch) or table,receipt,vote (bravo, comparison).")
-    ],
+        Path | None,
+        typer.Argument(help="Hand counts: tally sheets (batch) or table,receipt,vote (bravo, comparison)."),
+    ] = None,
+    missing: Annotated[
+        list[str] | None,
+        typer.Option("--missing", help="A drawn table whose box cannot be found (batch audits; repeat it)."),
+    ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who counted (kept with the file).")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Record hand counts; the file is kept as received, and a wrong row is named with its line."""
-    try:
-        data = counts.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=str(counts)) from exc
-    n = Audits(Store.sqlite(db)).record(audit, data, name=str(counts), recorded_by=by)
-    out.print(Text(f"Audit {audit}: {n:,} counts recorded from {counts}."))
+    if counts is None and not missing:
+        raise InputError("give a file of counts, or --missing TABLE for a box that cannot be found", where="counts")
+    data = _read(counts) if counts is not None else b""
+    name = str(counts) if counts is not None else "--missing"
+    n = Audits(Store.sqlite(db)).record(audit, data, name=name, recorded_by=by, missing=missing or ())
+    out.print(Text(f"Audit {audit}: {n:,} counts recorded from {name}."))
 
 
 @audit_app.command("status")
@@ -160,6 +165,10 @@ def audit_count_paper(
     pairs = [(d.table, d.receipt) for d in draws]
     _write(output, hand_count(boxes, pairs, method=a.method, seed=a.seed, election=election))
     out.print(Text(f"Audit {audit}: the hand count of {len(draws):,} draws is in {output}."))
+    lost = sorted({t for t, _ in pairs if t not in boxes}) if a.method == "batch" else []
+    if lost:
+        flags = " ".join(f"--missing {t}" for t in lost)
+        out.print(Text(f"No box for {len(lost):,} drawn tables; record them as missing: audit record {audit} {flags}"))
 
 
 def _read(path: Path) -> bytes:

@@ -3,7 +3,8 @@
 A scenario's ``paper.csv`` (:func:`tallyproof.scenarios.write_scenario`) says what each real table's box
 of receipts holds, counted: votes per card, null and blank. :func:`box` lays a box's receipts out in an
 order — a permutation seeded by SHA-256 of a seed and the table — and :func:`hand_count` plays the
-auditors: for a batch audit, each drawn table's box counted in full (a tally sheet); for ballot polling
+auditors: for a batch audit, each drawn table's box counted in full (a tally sheet; a table with no box
+is left out, to be recorded as a missing box, taint 1); for ballot polling
 and ballot-level comparison, the vote on each drawn receipt (``none`` for a null or blank ballot,
 ``missing`` when the box holds fewer receipts than the sheet reported, or no box exists, as for a
 fabricated table).
@@ -72,10 +73,9 @@ def hand_count(
     CSV of each drawn box (``batch``), or ``table,receipt,vote`` (``bravo``, numbered in the order seeded by
     the audit's ``seed``; ``kaplan-markov`` and ``alpha``, numbered in :data:`PRINT_ORDER`)."""
     if method == "batch":
-        tables = sorted({t for t, _ in draws})
-        empty = {t: TallySheet.from_cards(election, t, [0] * len(election.cards), null=0, blank=0) for t in tables}  # type: ignore[arg-type]
+        tables = sorted({t for t, _ in draws if t in paper})  # a table with no box is not in the counts
         out = io.StringIO()
-        write_csv(out, ((paper.get(t, empty[t]), {}) for t in tables), election, [])
+        write_csv(out, ((paper[t], {}) for t in tables), election, [])
         return out.getvalue()
     rows = io.StringIO()
     writer = csv.writer(rows, lineterminator="\n")

@@ -63,6 +63,8 @@ class PollingSample:
 
     votes: Mapping[str, int]
     drawn: int
+    missing: int = 0
+    """Ballots drawn but not found: a vote for the loser in every pair."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,11 +139,12 @@ def _risk(spec: AuditSpec, sample: Sample) -> tuple[float, int]:
     """``(P-value, ballots or batches examined)``; the sample's kind must match the method."""
     contest = spec.contest
     if spec.method == "bravo" and isinstance(sample, PollingSample):
-        if sample.drawn < sum(sample.votes.values()):
+        if sample.drawn < sum(sample.votes.values()) + sample.missing:
             raise InputError(
                 f"{sample.drawn} ballots drawn cannot show {sum(sample.votes.values())} votes", where="sample"
             )
-        return bravo.contest_p_value(contest.reported, contest.winner, sample.votes), sample.drawn
+        p = bravo.contest_p_value(contest.reported, contest.winner, sample.votes, missing=sample.missing)
+        return p, sample.drawn
     if spec.method == "kaplan-markov" and isinstance(sample, ComparisonSample):
         found = comparison.Discrepancies.count(list(sample.errors))
         n = len(sample.errors)

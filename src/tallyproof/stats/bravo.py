@@ -82,15 +82,19 @@ def p_value(winner_votes: int, loser_votes: int, sample_winner: int, sample_lose
     return 1.0 if log_t <= 0 else math.exp(-log_t)
 
 
-def contest_p_value(reported: Mapping[str, int], winner: str, sample: Mapping[str, int]) -> float:
+def contest_p_value(reported: Mapping[str, int], winner: str, sample: Mapping[str, int], *, missing: int = 0) -> float:
     """The largest pairwise P-value between ``winner`` and every other candidate (the contest's risk).
 
     ``reported`` holds every candidate's reported votes; ``sample`` the ballots for each candidate among
-    those drawn (missing candidates count zero; ballots for no candidate need not be listed).
+    those drawn (missing candidates count zero; ballots for no candidate need not be listed). ``missing``
+    ballots (drawn but not found) count for the loser in *every* pair, the conservative rule (Bañuelos &
+    Stark 2012): giving them to one loser alone would leave the other pairs' risk understated.
     """
     _check_candidates(reported, winner)
+    if missing < 0:
+        raise InputError(f"missing ballots cannot be {missing}", where="missing")
     return max(
-        p_value(reported[winner], reported[loser], sample.get(winner, 0), sample.get(loser, 0))
+        p_value(reported[winner], reported[loser], sample.get(winner, 0), sample.get(loser, 0) + missing)
         for loser in reported
         if loser != winner
     )

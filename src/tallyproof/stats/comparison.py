@@ -203,8 +203,9 @@ def alpha_log_statistic(
         η_j = min( max( (d η_0 + S_j)/(d + j − 1),  μ_j + c/√(d + j − 1) ),  u (1 − ε) )
         T_j = T_{j−1} · ( x_j η_j/μ_j + (u − x_j)(u − η_j)/(u − μ_j) ) / u
 
-    ``c`` defaults to ``(η_0 − t)/2`` and ``d`` to 100, SHANGRLA's defaults. Once ``μ_j ≤ 0`` the null
-    is impossible (``+inf`` from there on); once ``μ_j ≥ u`` it is certain (``−inf``).
+    ``c`` defaults to ``(η_0 − t)/2`` and ``d`` to 100, SHANGRLA's defaults. Once ``μ_j < 0``, or
+    ``μ_j = 0`` and a positive ``x_j`` is drawn, the null is impossible (``+inf`` from there on); at
+    ``μ_j = 0`` with ``x_j = 0`` the factor is 1; once ``μ_j ≥ u`` the null is certain (``−inf``).
     """
     xs = np.atleast_2d(np.asarray(x, dtype=np.float64))
     _check_alpha(xs, upper, null_mean, population, eta0)
@@ -217,7 +218,8 @@ def alpha_log_statistic(
         term = (xs * eta / mu + (upper - xs) * (upper - eta) / (upper - mu)) / upper
         log_t = np.cumsum(np.log(np.where((mu > 0) & (mu < upper), term, 1.0)), axis=1)
     log_t = np.where(np.maximum.accumulate(mu >= upper, axis=1), -np.inf, log_t)
-    out: NDArray[np.float64] = np.where(np.maximum.accumulate(mu <= 0, axis=1), np.inf, log_t)
+    impossible = (mu < 0) | ((mu == 0) & (xs > 0))  # at μ_j = 0 only zeros remain under the null
+    out: NDArray[np.float64] = np.where(np.maximum.accumulate(impossible, axis=1), np.inf, log_t)
     return out
 
 

@@ -205,10 +205,15 @@ def _collapse(in_hand: np.ndarray, tables: np.ndarray, held: np.ndarray, minimum
         group[s], count, size, reg = g, count + int(in_hand[s]), size + int(tables[s]), reg + float(held[s])
         if (count >= minimum or count == size) and reg > 0:
             g, count, size, reg = g + 1, 0, 0, 0.0
-    if np.any(group == g):  # an unfinished group at the end joins the previous one
+    while np.any(group == g):  # an unfinished group at the end joins the previous ones until it is complete
         if g == 0:
             raise InputError(f"needs at least {minimum} tables in hand with registered voters", where="in_hand")
         group[group == g] = g - 1
+        g -= 1
+        last = group == g
+        count, size = int(in_hand[last].sum()), int(tables[last].sum())
+        if count >= minimum or count == size:  # a group complete in itself, merged with empty strata, is not
+            g += 1
     return group
 
 

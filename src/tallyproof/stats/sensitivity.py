@@ -76,12 +76,15 @@ class Sensitivity:
     share_bounds: tuple[tuple[float, float], ...]
     """Worst-case shares: ``[C_k / (V + R_m), (C_k + R_m) / (V + R_m)]``, ``V`` the valid votes in hand."""
     margin_bounds: tuple[float, float]
-    """Worst-case leader-minus-runner-up share: ``(C_a − C_b ∓ R_m) / (V + R_m)``."""
+    """Worst-case lead of the leader over its closest rival in the copies in hand (``k`` maximising ``C_k``,
+    who need not be the projected runner-up): ``(C_a − C_k ∓ R_m) / (V + R_m)``."""
 
     @property
     def winner_can_change(self) -> bool:
-        """Whether the runner-up wins if every missing voter votes for it (Manski-style worst case)."""
-        return self.full.possible
+        """Whether some other candidate finishes level with the leader or ahead if every missing voter votes
+        for it (Manski-style worst case): true when ``C_a − max_{k≠a} C_k ≤ R_m``."""
+        others = [c for k, c in enumerate(self.counted) if k != self.leader]
+        return bool(others) and self.counted[self.leader] - max(others) <= self.missing_registered
 
 
 def _tipping(lead: float, missing: np.ndarray, pa: np.ndarray, pb: np.ndarray, registered: float) -> Tipping:
@@ -110,6 +113,7 @@ def sensitivity(cov: Coverage, *, min_in_hand: int = 2) -> Sensitivity:
     projected = counted + at_observed @ p
     a, b = (int(k) for k in np.argsort(-projected, kind="stable")[:2])
     lead = float(counted[a] - counted[b])
+    closest = float(counted[a] - max(float(c) for k, c in enumerate(counted) if k != a))
     total = valid + r_m
     return Sensitivity(
         leader=a,
@@ -122,5 +126,5 @@ def sensitivity(cov: Coverage, *, min_in_hand: int = 2) -> Sensitivity:
         observed=_tipping(lead, at_observed, p[:, a], p[:, b], r_m),
         full=_tipping(lead, absent, p[:, a], p[:, b], r_m),
         share_bounds=tuple((float(c) / total, (float(c) + r_m) / total) for c in counted),
-        margin_bounds=((lead - r_m) / total, (lead + r_m) / total),
+        margin_bounds=((closest - r_m) / total, (closest + r_m) / total),
     )

@@ -16,7 +16,7 @@ Counts files: for a batch audit, the hand count of each drawn table's box as a t
 ``tallyproof import`` reads (generic CSV with one column per candidate or per card); for ballot polling
 and ballot-level comparison, a CSV ``table,receipt,vote`` where the vote is a candidate id or card id,
 ``none`` (a null or blank ballot) or ``missing`` (no such receipt in the box; counted, conservatively,
-for the runner-up in ballot polling and as a 2-vote overstatement in a comparison).
+for the loser of every pair in ballot polling and as a 2-vote overstatement in a comparison).
 
 A ballot-level comparison needs the machines' cast vote records (:mod:`tallyproof.cvrs`), and they must
 be committed before the seed is drawn — otherwise records could be written to match the receipts the
@@ -33,6 +33,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from typing import Any
@@ -58,6 +59,8 @@ METHODS = ("batch", "bravo", *cvr.COMPARISON_METHODS)
 """Audit methods planned and recorded through the store; ``kaplan-markov`` and ``alpha`` compare receipts
 with the machines' cast vote records, given when the audit is planned."""
 VOTE_NONE, VOTE_MISSING = cvr.NONE, cvr.MISSING
+MISSING_BOX = "missing"
+"""What is recorded for a drawn box that cannot be found (batch audits)."""
 BRAVO_QUANTILE = 0.9
 """A ballot-polling plan draws enough ballots to confirm a right outcome 9 times in 10 (simulated, seed 0);
 the average (the ASN of the BRAVO paper) would leave half of the right outcomes to a full hand count."""
@@ -207,14 +210,25 @@ class Audits:
             rows = conn.execute(q).all()
         return tuple(_draw(*row) for row in rows)
 
-    def record(self, audit_id: int, data: bytes, *, name: str, recorded_by: str | None = None) -> int:
+    def record(
+        self, audit_id: int, data: bytes, *, name: str, recorded_by: str | None = None, missing: Sequence[str] = ()
+    ) -> int:
         """Keep a file of hand counts and store its counts; returns how many. Every row is checked first
-        (errors name the file and line); nothing is stored if one is wrong, except the file itself."""
+        (errors name the file and line); nothing is stored if one is wrong, except the file itself.
+        ``missing``: drawn tables whose box cannot be found (batch audits: taint 1, the most a box can
+        overstate); then ``data`` may be empty, and the list is what is kept."""
         audit, election = self.audit(audit_id), self.store.election()
         drawn = {(d.table, d.receipt) for d in self.draws(audit_id)}
-        parse = _batch_counts if audit.method == "batch" else _ballot_counts
-        batch_id, _ = self._keep("audit", data, name, f"audit {audit_id}"[:16], audit.method, recorded_by)
-        rows = parse(data, name, election, drawn)  # after the file is kept: a refused file stays on record
+        if missing and audit.method != "batch":
+            raise InputError(
+                "only boxes go missing in a batch audit; a receipt not found is the vote 'missing'", where="--missing"
+            )
+        kept = data or ("missing boxes:\n" + "\n".join(missing) + "\n").encode()
+        batch_id, _ = self._keep("audit", kept, name, f"audit {audit_id}"[:16], audit.method, recorded_by)
+        rows = _missing_boxes(missing, drawn)  # after the file is kept: a refused file stays on record
+        if data or not rows:
+            parse = _batch_counts if audit.method == "batch" else _ballot_counts
+            rows += parse(data, name, election, drawn)
         when = now()
         with self.store.write() as conn:
             conn.execute(
@@ -330,22 +344,29 @@ def _batch_draws(
     ]
 
 
-def _taint(audit: Audit, draw: Draw, counted: dict[str, int]) -> Fraction:
+def _missing_boxes(tables: Sequence[str], drawn: set[tuple[str, int | None]]) -> list[tuple[str, int | None, str]]:
+    for table in tables:
+        if (table, None) not in drawn:
+            raise InputError(f"table {table} was not drawn by this audit", where="--missing")
+    return [(table, None, json.dumps(MISSING_BOX)) for table in tables]
+
+
+def _taint(audit: Audit, draw: Draw, counted: dict[str, int] | str) -> Fraction:
+    """MACRO taint of a drawn box; a box that cannot be found has the largest, 1 (``e_p = u_p``)."""
+    if not isinstance(counted, dict):  # MISSING_BOX, the only other thing recorded for a box
+        return Fraction(1)
     contests = {manifest.CONTEST: batch.ContestResult(dict(audit.contest.reported), frozenset({audit.contest.winner}))}
     box = batch.Batch(draw.table, draw.ballots or 0, {manifest.CONTEST: draw.reported or {}})
     return batch.taint(box, {manifest.CONTEST: counted}, contests)
 
 
 def _polling(contest: rla.ReportedContest, votes: list[str]) -> rla.PollingSample:
-    """Ballots drawn so far, by candidate; a missing receipt counts for the runner-up (the closest loser)."""
-    runner_up = max((c for c in contest.reported if c != contest.winner), key=lambda c: contest.reported[c])
+    """Ballots drawn so far, by candidate, and the receipts not found (a vote for every pair's loser)."""
     tally = dict.fromkeys(contest.reported, 0)
     for vote in votes:
-        if vote == VOTE_MISSING:
-            tally[runner_up] += 1
-        elif vote in tally:
+        if vote in tally:
             tally[vote] += 1
-    return rla.PollingSample(tally, len(votes))
+    return rla.PollingSample(tally, len(votes), votes.count(VOTE_MISSING))
 
 
 def _batch_counts(
