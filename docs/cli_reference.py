@@ -45,6 +45,7 @@ COMMANDS = [
     ["audit", "plan"],
     ["audit", "record"],
     ["audit", "status"],
+    ["audit", "draws"],
     ["audit", "count-paper"],
     ["accounts", "add"],
     ["accounts", "list"],

@@ -170,7 +170,7 @@ def test_audits_from_the_command_line(make_store: Callable[..., Store], sim: Sim
     planned = run.invoke(
         app, ["audit", "plan", "--seed", "dice 5", "--risk-limit", "0.1", "-o", str(tmp_path / "d.csv"), "--db", db]
     )
-    assert planned.exit_code == 0 and "tables' boxes to count in full" in planned.stdout
+    assert planned.exit_code == 0 and "boxes to count in full" in planned.stdout
     assert (tmp_path / "d.csv").read_text().startswith("draw,table,receipt\n1,")
     counted = run.invoke(app, ["audit", "count-paper", "1", str(paper), "-o", str(tmp_path / "c.csv"), "--db", db])
     assert counted.exit_code == 0
@@ -414,3 +414,53 @@ def test_a_box_that_cannot_be_found_has_the_largest_taint(
     bravo = audits.plan(method="bravo", risk_limit=0.1, seed="dice 3")
     with pytest.raises(InputError, match="a receipt not found is the vote 'missing'"):
         audits.record(bravo, b"", name="--missing", missing=[first.table])
+
+
+def test_counts_are_never_silently_replaced(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    """A file that counts a receipt twice differently is refused naming both lines; a second file that
+    counts a draw differently is refused unless it says it is a correction; the same count again is fine."""
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits = Audits(store)
+    audit_id = audits.plan(method="bravo", risk_limit=0.1, seed="dice 9")
+    d = audits.draws(audit_id)[0]
+    twice = f"table,receipt,vote\n{d.table},{d.receipt},EG\n{d.table},{d.receipt},NM\n".encode()
+    with pytest.raises(InputError, match=r"counted twice, differently \(line 2 too\)") as raised:
+        audits.record(audit_id, twice, name="t.csv")
+    assert raised.value.where == "t.csv:3"
+    short = f"table,receipt,vote\n{d.table},{d.receipt}\n".encode()
+    with pytest.raises(InputError, match="expected 3 fields") as raised:
+        audits.record(audit_id, short, name="s.csv")
+    assert raised.value.where == "s.csv:2"
+    audits.record(audit_id, f"table,receipt,vote\n{d.table},{d.receipt},EG\n".encode(), name="a.csv")
+    assert audits.record(audit_id, f"table,receipt,vote\n{d.table},{d.receipt},EG\n".encode(), name="b.csv") == 1
+    other = f"table,receipt,vote\n{d.table},{d.receipt},NM\n".encode()
+    with pytest.raises(InputError, match="already counted differently.*--correct") as raised:
+        audits.record(audit_id, other, name="c.csv")
+    assert raised.value.where == "c.csv:2" and audits.counts(audit_id)[(d.table, d.receipt)] == "EG"
+    audits.record(audit_id, other, name="c.csv", correct=True)
+    assert audits.counts(audit_id)[(d.table, d.receipt)] == "NM"
+
+
+def test_the_command_line_checks_before_it_stores(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    db, run = str(store.where), CliRunner()
+    nowhere = run.invoke(app, ["audit", "plan", "--seed", "x", "-o", str(tmp_path / "no" / "d.csv"), "--db", db])
+    assert nowhere.exit_code == 2 and "cannot write there" in nowhere.output and Audits(store).ids() == []
+    zero = run.invoke(app, ["audit", "plan", "--seed", "x", "--size", "0", "--db", db])
+    assert zero.exit_code == 2 and "--size" in zero.output and Audits(store).ids() == []
+    planned = run.invoke(app, ["audit", "plan", "--seed", "x", "--size", "1", "--db", db])
+    assert "1 box to count in full" in planned.stdout and "audit draws 1" in " ".join(planned.stdout.split())
+    listed = run.invoke(app, ["audit", "draws", "1", "--db", db])
+    assert listed.stdout.splitlines()[0] == "draw,table,receipt" and len(listed.stdout.splitlines()) == 2
+    table = listed.stdout.splitlines()[1].split(",")[1]
+    assert run.invoke(app, ["audit", "record", "1", "--missing", table, "--db", db]).exit_code == 0
+    status = " ".join(run.invoke(app, ["audit", "status", "1", "--db", db]).stdout.split())
+    assert f"table {table}: the box was not found" in status and "count every ballot by hand" in status
+    binary = tmp_path / "paper.bin"
+    binary.write_bytes(b"\xff\xfe\x00garbage")
+    bad = run.invoke(app, ["audit", "count-paper", "1", str(binary), "-o", str(tmp_path / "c.csv"), "--db", db])
+    assert bad.exit_code == 2 and "--format" not in bad.output and str(binary) in bad.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,11 +11,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, out
+from tallyproof.console import DEFAULT_DB, DbOption, count, out
 from tallyproof.errors import InputError
 from tallyproof.paper import hand_count
 from tallyproof.sheets.files import decode_text, read_records
-from tallyproof.storage.audits import METHODS, AuditReport, Audits
+from tallyproof.storage.audits import METHODS, AuditReport, Audits, Draw
 from tallyproof.storage.store import Store
 
 audit_app = typer.Typer(
@@ -52,20 +53,60 @@ def audit_plan(
     """Plan an audit of the reported outcome and draw its sample from the seed (anyone can re-derive it)."""
     if not 0 < risk_limit < 1:
         raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="--risk-limit")
+    if size is not None and size < 1:
+        raise InputError(f"the sample size must be at least 1, not {size}", where="--size")
+    if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
+        raise InputError("cannot write there: no such folder, or not writable", where=str(output))
     audits = Audits(Store.sqlite(db))
     records = None if cvrs is None else _read(cvrs)
-    audit_id = audits.plan(
-        method=method, risk_limit=risk_limit, seed=seed, source=source, size=size, cvrs=records, cvrs_name=str(cvrs)
+    try:
+        audit_id = _plan(audits, method, risk_limit, seed, source, size, records, str(cvrs))
+    except InputError as exc:
+        if exc.where != "k":
+            raise
+        raise InputError(exc.message, where="--size") from None
+    _said_plan(audits, audit_id, method, risk_limit, source, seed, cvrs, output)
+
+
+def _plan(
+    audits: Audits,
+    method: str,
+    risk_limit: float,
+    seed: str,
+    source: str,
+    size: int | None,
+    records: bytes | None,
+    name: str,
+) -> int:
+    return audits.plan(
+        method=method, risk_limit=risk_limit, seed=seed, source=source, size=size, cvrs=records, cvrs_name=name
     )
+
+
+def _said_plan(
+    audits: Audits,
+    audit_id: int,
+    method: str,
+    risk_limit: float,
+    source: str,
+    seed: str,
+    cvrs: Path | None,
+    output: Path | None,
+) -> None:
     audit, draws = audits.audit(audit_id), audits.draws(audit_id)
-    what = "tables' boxes to count in full" if method == "batch" else "receipts to look at"
+    what = (
+        ("box to count in full", "boxes to count in full")
+        if method == "batch"
+        else ("receipt to look at", "receipts to look at")
+    )
     out.print(
         Text(
             f"Audit {audit_id} ({method}, risk limit {risk_limit:.0%}) of {source}: reported winner "
             f"{audit.contest.winner}, diluted margin {audit.contest.diluted_margin:.2%}."
         )
     )
-    out.print(Text(f"{len(draws):,} {what}, drawn from seed {seed!r} ({len({d.table for d in draws}):,} tables)."))
+    tables = count(len({d.table for d in draws}), "table")
+    out.print(Text(f"{count(len(draws), *what)}, drawn from seed {seed!r} ({tables})."))
     if audit.cvrs_sha256 is not None:
         out.print(
             Text(
@@ -74,9 +115,29 @@ def audit_plan(
             )
         )
     if output is not None:
-        lines = ["draw,table,receipt", *(f"{d.number},{d.table},{d.receipt or ''}" for d in draws)]
-        _write(output, "\n".join(lines) + "\n")
+        _write(output, draws_csv(draws))
         out.print(Text(f"The draws are in {output}."))
+    else:
+        out.print(Text(f"List them with: tallyproof audit draws {audit_id} --output draws.csv"))
+
+
+def draws_csv(draws: tuple[Draw, ...]) -> str:
+    """The draws as the auditors get them (the machines' records of a comparison are not shown)."""
+    return "".join(["draw,table,receipt\n", *(f"{d.number},{d.table},{d.receipt or ''}\n" for d in draws)])
+
+
+@audit_app.command("draws")
+def audit_draws(
+    audit: AuditArgument,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write them here (else printed).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """The draws of an audit, in order, as CSV: what to count, table by table (and receipt by receipt)."""
+    text = draws_csv(Audits(Store.sqlite(db)).draws(audit))
+    if output is None:
+        out.file.write(text)
+    else:
+        _write(output, text)
 
 
 @audit_app.command("record")
@@ -91,6 +152,9 @@ def audit_record(
         typer.Option("--missing", help="A drawn table whose box cannot be found (batch audits; repeat it)."),
     ] = None,
     by: Annotated[str | None, typer.Option("--by", help="Who counted (kept with the file).")] = None,
+    correct: Annotated[
+        bool, typer.Option("--correct", help="Replace counts already recorded differently (both stay on record).")
+    ] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Record hand counts; the file is kept as received, and a wrong row is named with its line."""
@@ -98,8 +162,8 @@ def audit_record(
         raise InputError("give a file of counts, or --missing TABLE for a box that cannot be found", where="counts")
     data = _read(counts) if counts is not None else b""
     name = str(counts) if counts is not None else "--missing"
-    n = Audits(Store.sqlite(db)).record(audit, data, name=name, recorded_by=by, missing=missing or ())
-    out.print(Text(f"Audit {audit}: {n:,} counts recorded from {name}."))
+    n = Audits(Store.sqlite(db)).record(audit, data, name=name, recorded_by=by, missing=missing or (), correct=correct)
+    out.print(Text(f"Audit {audit}: {count(n, 'count')} recorded from {name}."))
 
 
 @audit_app.command("status")
@@ -122,28 +186,43 @@ def audit_status(
         st.method,
         f"{report.counted:,}",
         f"{len(report.draws):,}",
-        f"{st.risk:.4g}",
+        risk_text(st.risk),
         f"{st.risk_limit:.0%}",
         st.decision,
     )
     out.print(table)
     out.print(Text(_sentence(report)))
     for where, amount in report.discrepancies[:10]:
-        if st.method == "batch":
-            out.print(Text(f"  table {where}: the count overstated the winner's margin (taint {amount:.3f})"))
-        else:
-            votes = "1 vote" if amount == 1 else f"{amount:.0f} votes"
-            out.print(Text(f"  table {where}: the machine's record overstated the winner's margin by {votes}"))
+        out.print(Text("  " + _discrepancy(report, where, amount)))
+    if len(report.discrepancies) > 10:
+        out.print(Text(f"  … and {count(len(report.discrepancies) - 10, 'more discrepancy', 'more discrepancies')}"))
+
+
+def _discrepancy(report: AuditReport, where: str, amount: float) -> str:
+    if report.status.method == "batch" and where in report.missing:
+        return f"table {where}: the box was not found (taint 1, the most a box can overstate)"
+    said = "overstated" if amount > 0 else "understated"
+    if report.status.method == "batch":
+        return f"table {where}: the sheet {said} the winner's margin against the count (taint {amount:+.3f})"
+    return f"table {where}: the machine's record {said} the winner's margin by {count(abs(round(amount)), 'vote')}"
+
+
+def risk_text(p: float) -> str:
+    """A risk as a percentage, never a misleading 0.00%."""
+    return "below 0.01%" if p < 0.0001 else f"{p:.2%}"
 
 
 def _sentence(report: AuditReport) -> str:
     st, winner = report.status, report.audit.contest.winner
     if st.decision == "confirm":
-        return f"The reported winner, {winner}, is confirmed: the chance of confirming a wrong outcome is at most {st.risk:.2%}."
+        return (
+            f"The reported winner, {winner}, is confirmed: the chance of confirming a wrong outcome is "
+            f"{risk_text(st.risk)}, within the {st.risk_limit:.0%} limit."
+        )
     if st.decision == "continue":
         left = len(report.draws) - report.counted
-        return f"Not yet confirmed (risk {st.risk:.2%}): count the next {left:,} draws, in order."
-    return f"Not confirmed after the planned sample (risk {st.risk:.2%}): count every ballot by hand."
+        return f"Not yet confirmed (risk {risk_text(st.risk)}): count the next {count(left, 'draw')}, in order."
+    return f"Not confirmed after the planned sample (risk {risk_text(st.risk)}): count every ballot by hand."
 
 
 @audit_app.command("count-paper")
@@ -161,7 +240,7 @@ def audit_count_paper(
     a, draws = audits.audit(audit), audits.draws(audit)
     election = audits.store.election()
     text, _ = decode_text(_read(paper), where=str(paper))
-    boxes = {str(r.sheet.table): r.sheet for r in read_records(text, election, "auto", where=str(paper)) if r.sheet}
+    boxes = {str(r.sheet.table): r.sheet for r in read_records(text, election, "csv", where=str(paper)) if r.sheet}
     pairs = [(d.table, d.receipt) for d in draws]
     _write(output, hand_count(boxes, pairs, method=a.method, seed=a.seed, election=election))
     out.print(Text(f"Audit {audit}: the hand count of {len(draws):,} draws is in {output}."))

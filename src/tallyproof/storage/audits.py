@@ -59,6 +59,8 @@ METHODS = ("batch", "bravo", *cvr.COMPARISON_METHODS)
 """Audit methods planned and recorded through the store; ``kaplan-markov`` and ``alpha`` compare receipts
 with the machines' cast vote records, given when the audit is planned."""
 VOTE_NONE, VOTE_MISSING = cvr.NONE, cvr.MISSING
+Row = tuple[str, int | None, str, int | None]
+"""A count read: table, receipt (ballot-level audits), what was counted (JSON), and its line in the file."""
 MISSING_BOX = "missing"
 """What is recorded for a drawn box that cannot be found (batch audits)."""
 BRAVO_QUANTILE = 0.9
@@ -102,8 +104,11 @@ class AuditReport:
     """Draws with a count, from the first draw on without a gap (the measure stops at the first gap)."""
     status: rla.AuditStatus
     discrepancies: tuple[tuple[str, float], ...]
-    """Batch: tables whose count overstated the winner's margin, with their taint. Comparison: receipts
-    (``"table receipt"``) whose record overstated it, with the overstatement in votes."""
+    """Batch: tables whose count differs from their sheet in the winner's margin, with their taint (negative:
+    the sheet understated the margin). Comparison: receipts (``"table receipt"``) whose record differs from
+    the paper, with the overstatement in votes (negative: an understatement). Largest first."""
+    missing: tuple[str, ...] = ()
+    """Batch: drawn tables whose box could not be found (taint 1)."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON twin of ``tallyproof audit status``."""
@@ -113,7 +118,14 @@ class AuditReport:
         bound = None if a.total_error_bound is None else str(a.total_error_bound)
         plan |= {"total_error_bound": bound, "planned": a.planned, "cvrs_sha256": a.cvrs_sha256}
         status = asdict(self.status)
-        return {"audit": plan, "counted": self.counted, "status": status, "discrepancies": dict(self.discrepancies)}
+        found = dict(self.discrepancies)
+        return {
+            "audit": plan,
+            "counted": self.counted,
+            "status": status,
+            "discrepancies": found,
+            "missing": list(self.missing),
+        }
 
 
 def reported_of(store: Store, source: str) -> manifest.Reported:
@@ -211,12 +223,21 @@ class Audits:
         return tuple(_draw(*row) for row in rows)
 
     def record(
-        self, audit_id: int, data: bytes, *, name: str, recorded_by: str | None = None, missing: Sequence[str] = ()
+        self,
+        audit_id: int,
+        data: bytes,
+        *,
+        name: str,
+        recorded_by: str | None = None,
+        missing: Sequence[str] = (),
+        correct: bool = False,
     ) -> int:
         """Keep a file of hand counts and store its counts; returns how many. Every row is checked first
         (errors name the file and line); nothing is stored if one is wrong, except the file itself.
         ``missing``: drawn tables whose box cannot be found (batch audits: taint 1, the most a box can
-        overstate); then ``data`` may be empty, and the list is what is kept."""
+        overstate); then ``data`` may be empty, and the list is what is kept. A draw already counted is
+        counted again only with ``correct`` (a correction: both stay on record, the later one counts); the
+        same count again is accepted as it is."""
         audit, election = self.audit(audit_id), self.store.election()
         drawn = {(d.table, d.receipt) for d in self.draws(audit_id)}
         if missing and audit.method != "batch":
@@ -229,13 +250,16 @@ class Audits:
         if data or not rows:
             parse = _batch_counts if audit.method == "batch" else _ballot_counts
             rows += parse(data, name, election, drawn)
+        _once_each(rows, name)
+        if not correct:
+            _no_recount(self.counts(audit_id), rows, name)
         when = now()
         with self.store.write() as conn:
             conn.execute(
                 insert(s.audit_counts),
                 [
                     dict(audit_id=audit_id, batch_id=batch_id, table_id=t, receipt=r, counted=c, recorded_at=when)
-                    for t, r, c in rows
+                    for t, r, c, _ in rows
                 ],
             )
         return len(rows)
@@ -261,13 +285,14 @@ class Audits:
                 cvr.overstatement(audit.contest, d.cvr or VOTE_NONE, c) for d, c in zip(draws, counted, strict=False)
             ]
             sample = rla.ComparisonSample(tuple(errors), with_replacement=audit.method == "kaplan-markov")
-            found = {f"{d.table} receipt {d.receipt}": float(e) for d, e in zip(draws, errors, strict=False) if e > 0}
+            found = {f"{d.table} receipt {d.receipt}": float(e) for d, e in zip(draws, errors, strict=False) if e != 0}
             return AuditReport(audit, draws, done, rla.assess(spec, sample), _worst(found))
         taints = [_taint(audit, d, json.loads(c)) for d, c in zip(draws, counted, strict=False)]
         bound = audit.total_error_bound or Fraction(1)
         status = rla.assess(spec, rla.BatchSample(tuple(float(t) for t in taints), float(bound)))
-        found = {d.table: float(t) for d, t in zip(draws, taints, strict=False) if t > 0}
-        return AuditReport(audit, draws, done, status, _worst(found))
+        found = {d.table: float(t) for d, t in zip(draws, taints, strict=False) if t != 0}
+        lost = tuple(sorted({d.table for d, c in zip(draws, counted, strict=False) if json.loads(c) == MISSING_BOX}))
+        return AuditReport(audit, draws, done, status, _worst(found), lost)
 
 
 def _draw(number: int, table: str, receipt: int | None, reported: str | None, ballots: int | None, method: str) -> Draw:
@@ -344,11 +369,35 @@ def _batch_draws(
     ]
 
 
-def _missing_boxes(tables: Sequence[str], drawn: set[tuple[str, int | None]]) -> list[tuple[str, int | None, str]]:
+def _once_each(rows: list[Row], name: str) -> None:
+    """A file gives each table (or receipt) one count: two different counts of it are refused, naming both
+    lines (the same count twice is harmless: a receipt drawn twice with replacement is listed twice)."""
+    seen: dict[tuple[str, int | None], tuple[str, int | None]] = {}
+    for table, receipt, counted, line in rows:
+        first = seen.setdefault((table, receipt), (counted, line))
+        if first[0] != counted:
+            what = f"receipt {receipt} of table {table}" if receipt is not None else f"table {table}"
+            said = f"{what} is counted twice, differently" + (f" (line {first[1]} too)" if first[1] else "")
+            raise InputError(said, where=f"{name}:{line}" if line else name)
+
+
+def _no_recount(before: dict[tuple[str, int | None], str], rows: list[Row], name: str) -> None:
+    """A count that differs from the one already recorded for a draw is a correction, and must say so."""
+    changed = [(t, r, line) for t, r, c, line in rows if (t, r) in before and before[(t, r)] != c]
+    if changed:
+        t, r, line = changed[0]
+        what = f"receipt {r} of table {t}" if r is not None else f"table {t}"
+        raise InputError(
+            f"{what} was already counted differently ({len(changed):,} draws in all): record a correction with --correct",
+            where=f"{name}:{line}" if line else name,
+        )
+
+
+def _missing_boxes(tables: Sequence[str], drawn: set[tuple[str, int | None]]) -> list[Row]:
     for table in tables:
         if (table, None) not in drawn:
             raise InputError(f"table {table} was not drawn by this audit", where="--missing")
-    return [(table, None, json.dumps(MISSING_BOX)) for table in tables]
+    return [(table, None, json.dumps(MISSING_BOX), None) for table in tables]
 
 
 def _taint(audit: Audit, draw: Draw, counted: dict[str, int] | str) -> Fraction:
@@ -369,37 +418,35 @@ def _polling(contest: rla.ReportedContest, votes: list[str]) -> rla.PollingSampl
     return rla.PollingSample(tally, len(votes), votes.count(VOTE_MISSING))
 
 
-def _batch_counts(
-    data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]
-) -> list[tuple[str, None, str]]:
+def _batch_counts(data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]) -> list[Row]:
     """Each drawn table's hand count, from a tally-sheet file; errors name the line."""
     text, _ = decode_text(data, where=name)
     tables = {t for t, _ in drawn}
-    out: list[tuple[str, None, str]] = []
+    out: list[Row] = []
     for record in read_records(text, election, "auto", where=name):
         if record.sheet is None:
             raise InputError(record.error or "not a tally sheet", where=f"{name}:{record.line}")
         if record.sheet.table not in tables:
             raise InputError(f"table {record.sheet.table} was not drawn by this audit", where=f"{name}:{record.line}")
         votes = dict(zip((c.id for c in election.candidates), record.sheet.candidates, strict=True))
-        out.append((str(record.sheet.table), None, json.dumps(votes)))
+        out.append((str(record.sheet.table), None, json.dumps(votes), record.line))
     if not out:
         raise InputError("no counts in the file", where=name)
     return out
 
 
-def _ballot_counts(
-    data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]
-) -> list[tuple[str, int | None, str]]:
+def _ballot_counts(data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]) -> list[Row]:
     """Each drawn receipt's vote, from a CSV ``table,receipt,vote``; errors name the line."""
     text, _ = decode_text(data, where=name)
     votes = cvr.vote_ids(election) | {VOTE_MISSING: VOTE_MISSING}
     reader = csv.DictReader(io.StringIO(text))
     if reader.fieldnames is None or not {"table", "receipt", "vote"} <= set(reader.fieldnames):
         raise InputError("expected the columns table,receipt,vote", where=f"{name}:1")
-    out: list[tuple[str, int | None, str]] = []
+    out: list[Row] = []
     for line, row in enumerate(reader, start=2):
         where = f"{name}:{line}"
+        if any(row.get(k) is None for k in ("table", "receipt", "vote")):
+            raise InputError("expected 3 fields: table,receipt,vote", where=where)
         receipt = row["receipt"].strip()
         if not receipt.isdigit():
             raise InputError(f"receipt {receipt!r} is not a number", where=where)
@@ -407,7 +454,7 @@ def _ballot_counts(
             raise InputError(f"receipt {receipt} of table {row['table']} was not drawn by this audit", where=where)
         if row["vote"].strip() not in votes:
             raise InputError(f"unknown vote {row['vote']!r}: a candidate, a card, none or missing", where=where)
-        out.append((row["table"].strip(), int(receipt), votes[row["vote"].strip()]))
+        out.append((row["table"].strip(), int(receipt), votes[row["vote"].strip()], line))
     if not out:
         raise InputError("no counts in the file", where=name)
     return out
