@@ -448,7 +448,8 @@ def simulate(
         with err.status(f"Playing scenario {scenario}"):
             files = scenarios.write_scenario(scenarios.scenario(result, scenario, seed=seed), output, cvrs=cvrs)
         published = f"{files['official']}, {files['witness']} and {files['announcement']}"
-        out.print(f"Scenario {scenario} (seed {seed}): {published}; ground truth in {files['truth']}", soft_wrap=True)
+        truth = f"ground truth in {files['truth']}, the paper in the boxes in {files['paper']}"
+        out.print(f"Scenario {scenario} (seed {seed}): {published}; {truth}", soft_wrap=True)
         if cvrs:
             out.print(f"The machines' cast vote records in {files['cvrs']}", soft_wrap=True)
 

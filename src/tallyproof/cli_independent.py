@@ -336,6 +336,10 @@ def report_command(
         paths[".json"].write_text(json.dumps(data, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot write: {exc.strerror}", where=str(exc.filename or output)) from exc
+    if inp.coverage.total.tables_counted == 0:
+        err.print(
+            Text("The store holds no copy of the sources asked for: the report has nothing to check.", style="bold")
+        )
     if inp.assessment is not None:
         said = dict(findings(inp.assessment))
         out.print(Text(said["verdict"], style="bold"))
