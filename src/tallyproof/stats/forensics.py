@@ -93,12 +93,13 @@ def round_percentages(total: int, counts: Sequence[int], *, decimals: Sequence[i
     total, counts_t, tried = _check_bulletin(total, counts, decimals)
     options = [_round_at(total, counts_t, d) for d in tried]
     d, flags, pct, chance = min(options, key=lambda o: (o[3], o[0]))
-    p = chance * len(tried)
+    p = min(1.0, chance * len(tried))  # Bonferroni, capped: a p-value is a probability
     shown = ", ".join(f"{x:.{d}f}%" for x, f in zip(pct, flags, strict=True) if f)
     decimals_text = f"{d} decimal{'' if d == 1 else 's'}"
+    odds = f"about 1 in {_one_in(chance)}" if chance < 0.5 else f"{chance:.0%}"
     summary = (
         f"{sum(flags)} of {len(counts_t)} counts are the nearest whole votes to percentages with {decimals_text} of "
-        f"{total:,}{f' ({shown})' if shown else ''}; chance under the null about 1 in {_one_in(chance)} "
+        f"{total:,}{f' ({shown})' if shown else ''}; chance under the null {odds} "
         f"(p = {p:.2g} for {len(tried)} precisions tried)."
     )
     null = (
