@@ -436,7 +436,7 @@ def test_counts_are_never_silently_replaced(
     audits.record(audit_id, f"table,receipt,vote\n{d.table},{d.receipt},EG\n".encode(), name="a.csv")
     assert audits.record(audit_id, f"table,receipt,vote\n{d.table},{d.receipt},EG\n".encode(), name="b.csv") == 1
     other = f"table,receipt,vote\n{d.table},{d.receipt},NM\n".encode()
-    with pytest.raises(InputError, match="already counted differently.*--correct") as raised:
+    with pytest.raises(InputError, match=r"already counted differently.*--correct") as raised:
         audits.record(audit_id, other, name="c.csv")
     assert raised.value.where == "c.csv:2" and audits.counts(audit_id)[(d.table, d.receipt)] == "EG"
     audits.record(audit_id, other, name="c.csv", correct=True)

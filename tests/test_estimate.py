@@ -19,7 +19,7 @@ import pytest
 from tallyproof.election import load_election
 from tallyproof.errors import InputError
 from tallyproof.simulate import simulate
-from tallyproof.stats.estimate import Coverage, coverage_of, estimate
+from tallyproof.stats.estimate import LARGE_SAMPLE, Coverage, Sampled, coverage_of, estimate
 from tallyproof.stats.quickcount import allocate
 from tallyproof.tabulate import Registry, SheetColumns
 
@@ -307,6 +307,7 @@ def test_coverage_of_copies_and_registry_counts_what_it_leaves_out() -> None:
     )
     only = coverage_of(cols, registry, geo, level="municipality", sources=["witness"], only=["010101002.01"])
     assert only.coverage.in_hand.tolist() == [2] and only.coverage.strata[0] == "0101"
+    assert got.sampled is None and only.sampled == Sampled(1, 0, 0) and only.conflicts == 0  # not sampled
     with pytest.raises(InputError) as err:
         coverage_of(
             cols,
@@ -316,3 +317,32 @@ def test_coverage_of_copies_and_registry_counts_what_it_leaves_out() -> None:
             sources=["official"],
         )
     assert err.value.where == "registry"
+
+
+def test_the_tables_listed_are_accounted_for() -> None:
+    """Every table listed is in hand, without a usable copy, not in the registry, or without registered voters."""
+    geo = load_election("ve2024").geography
+    registry = Registry(np.array(["010101001.01", "010101001.02", "010101002.01", "020101001.01"]), np.array([100] * 4))
+    cols = columns(
+        [
+            ("010101001.01", "witness", [10, 20], -1),
+            ("020101001.01", "witness", [30, 30], -1),
+            ("020101001.01", "witness", [31, 30], -1),  # conflicting: no usable copy
+            ("990101001.01", "witness", [1, 1], -1),  # a copy outside the registry
+        ]
+    )
+    listed = ["010101001.01", "010101001.02", "020101001.01", "990101001.01", "990101002.01", "010101001.01"]
+    got = coverage_of(cols, registry, geo, level="state", sources=["witness"], only=listed)
+    assert got.coverage.in_hand.tolist() == [0] and got.sampled == Sampled(5, 2, 2)
+    assert (got.conflicts, got.outside_registry) == (1, 1)
+
+
+def test_an_estimate_from_fewer_than_30_tables_is_not_a_large_sample() -> None:
+    strata, registered, votes, valid = v1_fixture()
+    for n, large in ((LARGE_SAMPLE - 1, False), (LARGE_SAMPLE, True), (strata.size, True)):
+        idx = np.arange(n)
+        e = estimate(Coverage.of(strata, registered, idx, votes[idx], valid[idx]))
+        assert e.large_sample is large, n
+    assert estimate(hand()).large_sample is False  # 6 of 9 tables
+    every = Coverage.of(HAND_STRATA[:2], HAND_REGISTERED[:2], np.arange(2), HAND_VOTES[:2], HAND_VALID[:2])
+    assert estimate(every).large_sample is True  # every table in hand: the figures are exact

@@ -10,6 +10,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from tallyproof.election import load_election
 from tallyproof.errors import CodecError, InputError
 from tallyproof.stats.estimate import Coverage, estimate
 from tallyproof.stats.quickcount import allocate, design, from_csv, plan, quick_count_sample, sample_size, to_csv
@@ -95,13 +96,37 @@ def test_a_plan_round_trips_through_its_csv() -> None:
     designed = plan(cov, ids, seed="round trip", margin_of_error=0.05)
     # identical tables: no variance, so a sample of none, raised to the minimum of 2 per stratum
     assert designed.design is not None and designed.sample_size == 0 and len(designed.tables) == 4
+    assert (designed.drawn, designed.minimum, designed.smallest) == (4, 2, 4)
+
+
+@pytest.mark.parametrize(("size", "drawn"), [(1, 4), (3, 5), (10, 11), (16, 16)])
+def test_a_plan_draws_at_least_the_minimum_per_stratum(size: int, drawn: int) -> None:
+    ids = [f"{c:09d}.01" for c in range(10101001, 10101041)]
+    strata = np.array(["01"] * 35 + ["02"] * 5)  # 10: shares 8.75 and 1.25 give 9 and 1, and 02 one more
+    cov = Coverage.of(strata, np.full(40, 100), np.arange(40), np.tile([[30, 20]], (40, 1)), np.full(40, 50))
+    p = plan(cov, ids, seed="minimum", size=size)
+    assert (p.sample_size, p.drawn, p.smallest) == (size, drawn, 4) and sum(k for _, k in p.allocation) == drawn
+
+
+@pytest.mark.parametrize("size", [0, -1, True, 2.5])
+def test_a_plan_of_no_table_is_refused(size: int) -> None:
+    cov = Coverage.of(np.zeros(4), np.full(4, 100), np.arange(4), np.tile([[30, 20]], (4, 1)), np.full(4, 50))
+    with pytest.raises(InputError, match="at least 1") as err:
+        plan(cov, ["a", "b", "c", "d"], seed="s", size=size)
+    assert err.value.where == "size"
 
 
 @pytest.mark.parametrize(
     ("text", "where", "message"),
-    [("id\n1\n", "s.csv:1", "'table' column"), ("table,stratum\n010101001.01,01\n,01\n", "s.csv:3", "no table id")],
+    [
+        ("id\n1\n", "s.csv:1", "'table' column"),
+        ("table,stratum\n010101001.01,01\n,01\n", "s.csv:3", "no table id"),
+        ("table\n010101001.01\n\n010101001.02\n010101001.01\n", "s.csv:5", "listed twice \\(first on line 2\\)"),
+        ("table\n010101001.01\nabc\n", "s.csv:3", "'abc' does not match the table ids of this election"),
+        ('table\n"' + "1" * 200_000 + '"\n', "s.csv:2", "not CSV: field larger than field limit"),
+    ],
 )
 def test_a_bad_sample_file_is_named_by_line(text: str, where: str, message: str) -> None:
     with pytest.raises(CodecError, match=message) as err:
-        from_csv(text, where="s.csv")
+        from_csv(text, where="s.csv", geography=load_election("ve2024").geography)
     assert err.value.where == where

@@ -6,10 +6,15 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 from tallyproof.cli import app
+from tallyproof.election import load_election
+from tallyproof.report.statistics import estimate_data, estimate_lines
+from tallyproof.stats.estimate import Coverage, InHand, estimate
+from tallyproof.stats.sensitivity import sensitivity
 
 SECTIONS = (
     "Alarms",
@@ -123,3 +128,28 @@ def test_the_estimate_and_the_audits_are_in_all_three(reported: Path) -> None:
         page.split("<h2>Audits of the paper receipts</h2>")[1],
     ):
         assert "dice 6 2" in text and "confirm" in text and "tallyproof audit status" in text
+
+
+def _estimate_section(in_hand: int) -> str:
+    """The report's estimate section for 40 tables of 100 voters, ``in_hand`` of them with a copy: 60 votes for
+    González and 20 for Maduro each (some tables differ by a vote, so that there is a variance)."""
+    election = load_election("ve2024")
+    votes = np.zeros((in_hand, len(election.candidates)))
+    votes[:, 7], votes[:, 0] = 60 + np.arange(in_hand) % 3, 20
+    tables = np.array([f"010101{i:03d}.01" for i in range(1, 41)])
+    cov = Coverage.of(np.full(40, "01"), np.full(40, 100), np.arange(in_hand), votes, votes.sum(axis=1))
+    hand = InHand(cov, tables, "state", conflicts=0, outside_registry=0, unknown_registered=0)
+    data = estimate_data(election, hand, estimate(cov), sensitivity(cov), ["witness"])
+    return " ".join(estimate_lines(data, lambda head, rows: [" | ".join(head)]))
+
+
+def test_the_report_never_asks_for_a_margin_over_100_points() -> None:
+    text = _estimate_section(36)  # a lead of about 1,476 votes in hand; 4 tables, 400 voters, missing
+    assert "Nicolás Maduro could not tie even with every valid vote of the 4 tables without a copy" in text
+    assert "would need to win" not in text and "Warning" not in text
+    assert "would need to win the valid votes of the 30 tables without a copy by" in _estimate_section(10)
+
+
+def test_the_report_warns_when_too_few_tables_are_in_hand() -> None:
+    text = _estimate_section(2)
+    assert "**Warning: only 2 tables in hand, fewer than the 30 the intervals' normal approximation needs" in text

@@ -39,8 +39,9 @@ def count(n: int, singular: str, plural: str | None = None) -> str:
 
 
 def preference(text: str) -> list[str]:
-    """A ``--source`` value: sources in order of preference, comma-separated."""
-    found = [s.strip() for s in text.split(",") if s.strip()]
+    """A ``--source`` value: sources in order of preference, comma-separated; a source named twice counts once,
+    at its first place."""
+    found = list(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     bad = [s for s in found if s not in SOURCES]
     if bad or not found:
         raise InputError(

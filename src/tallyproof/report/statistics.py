@@ -13,7 +13,7 @@ from dataclasses import asdict
 from typing import Any
 
 from tallyproof.election import Election
-from tallyproof.stats.estimate import Estimate, InHand
+from tallyproof.stats.estimate import LARGE_SAMPLE, Estimate, InHand
 from tallyproof.stats.sensitivity import Sensitivity
 
 __all__ = ["audit_lines", "estimate_data", "estimate_lines", "finite"]
@@ -43,7 +43,8 @@ def estimate_data(election: Election, hand: InHand, e: Estimate, s: Sensitivity,
                 "outside_registry": hand.outside_registry,
                 "unknown_registered": hand.unknown_registered,
             },
-            "estimate": asdict(e),
+            "sampled": None if hand.sampled is None else asdict(hand.sampled),
+            "estimate": {**asdict(e), "large_sample": e.large_sample},
             "sensitivity": {**asdict(s), "winner_can_change": s.winner_can_change},
         }
     )
@@ -74,17 +75,36 @@ def estimate_lines(est: Mapping[str, Any] | None, table: Any) -> list[str]:
         f"{names[m['leader']]} leads {names[m['runner_up']]} by {100 * m['share']['estimate']:.2f} points "
         f"{_interval(m['share'], points=True)}."
     )
-    lines = [head, "", *table(("Candidate", "Share", f"{conf} interval"), rows), "", margin, ""]
+    warning = (
+        [
+            f"**Warning: only {e['in_hand']:,} tables in hand, fewer than the {LARGE_SAMPLE} the intervals' normal "
+            "approximation needs (Cochran 1977, ch. 6): the intervals understate the uncertainty and cannot be "
+            "relied on.**",
+            "",
+        ]
+        if not e["large_sample"]
+        else []
+    )
+    lines = [head, "", *warning, *table(("Candidate", "Share", f"{conf} interval"), rows), "", margin, ""]
     if s["missing_tables"]:
-        o = s["observed"]
         low, high = s["margin_bounds"]
         lines.append(
-            f"{names[s['runner_up']]} would need to win the valid votes of the {s['missing_tables']:,} tables without a "
-            f"copy by {100 * o['needed_margin']:.2f} points to tie. Worst case (every missing voter votes, all for one "
-            f"candidate): {names[s['leader']]}'s lead lies between {100 * low:.2f} and {100 * high:.2f} points; the "
-            f"winner {'could' if s['winner_can_change'] else 'could not'} change."
+            f"{_tie(names[s['runner_up']], s['missing_tables'], s['observed']['needed_margin'])} Worst case (every "
+            f"missing voter votes, all for one candidate): {names[s['leader']]}'s lead lies between {100 * low:.2f} "
+            f"and {100 * high:.2f} points; the winner {'could' if s['winner_can_change'] else 'could not'} change."
         )
     return lines
+
+
+def _tie(runner_up: str, missing: int, needed: float | None) -> str:
+    """What the runner-up would need in the tables without a copy: no margin over 100 points (``None`` is infinite)."""
+    tables = f"the {missing:,} tables without a copy"
+    if needed is None or needed > 1:
+        return (
+            f"{runner_up} could not tie even with every valid vote of {tables}, at the turnout the copies show in "
+            "their strata."
+        )
+    return f"{runner_up} would need to win the valid votes of {tables} by {100 * needed:.2f} points to tie."
 
 
 def _interval(i: Mapping[str, Any], *, points: bool = False) -> str:

@@ -35,6 +35,13 @@ Assumption: a stratum without copies votes like the strata it is collapsed with 
 analysis (:mod:`tallyproof.stats.sensitivity`) says how far that could be wrong. :attr:`Estimate.empty`
 and :attr:`Estimate.collapsed` say where it was done. The sample a quick count needs, and its public
 draw, are in :mod:`tallyproof.stats.quickcount`.
+
+**Too few tables in hand.** The intervals rest on the normal approximation to the ratio estimate, which
+Cochran (ch. 6) advises using only once the sample exceeds 30 (and the coefficients of variation of the
+sample means are small). Below :data:`LARGE_SAMPLE` tables in hand (unless they are every table, and
+the figures exact) the standard errors are themselves too uncertain to support an interval, let alone a
+probability of leading: :attr:`Estimate.large_sample` is false, and the command line and the report say
+so above the figures and give no probability of leading.
 """
 
 from __future__ import annotations
@@ -52,17 +59,22 @@ from tallyproof.geography import Geography
 from tallyproof.tabulate import Registry, SheetColumns, choose_copies
 
 __all__ = [
+    "LARGE_SAMPLE",
     "Coverage",
     "Estimate",
     "InHand",
     "Interval",
     "Margin",
+    "Sampled",
     "StratumEstimate",
     "coverage_of",
     "estimate",
 ]
 
 Method = Literal["separate", "combined"]
+
+LARGE_SAMPLE = 30
+"""Tables in hand from which the intervals' normal approximation is trusted (module docstring; Cochran ch. 6)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -162,6 +174,11 @@ class Estimate:
     """Groups of more than one stratum estimated as one."""
     empty: tuple[str, ...]
     """Strata with no table in hand."""
+
+    @property
+    def large_sample(self) -> bool:
+        """At least :data:`LARGE_SAMPLE` tables in hand, or every table: the intervals can be read as such."""
+        return self.in_hand >= LARGE_SAMPLE or self.in_hand == self.tables
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +358,18 @@ def _strata(cov: Coverage, fr: Frame, groups: list[tuple[str, ...]], z: float) -
     return tuple(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Sampled:
+    """The tables of a list (a quick-count sample) against the registry and the copies."""
+
+    tables: int
+    """Distinct tables listed."""
+    not_in_registry: int
+    """Listed tables the registry does not have."""
+    without_copy: int
+    """Listed tables of the registry, with registered voters, that have no usable copy (none, or conflicting)."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class InHand:
     """A :class:`Coverage` assembled from the copies and the registry, with what was left out and why."""
@@ -354,6 +383,8 @@ class InHand:
     outside_registry: int
     unknown_registered: int
     """Tables with a copy outside the registry, and registry tables without registered voters: left out."""
+    sampled: Sampled | None = None
+    """What became of the tables listed in ``only`` (``None`` when every copy counts)."""
 
 
 def coverage_of(
@@ -369,14 +400,18 @@ def coverage_of(
     :func:`~tallyproof.tabulate.choose_copies` picks it (conflicting copies: no copy, as in :mod:`tallyproof.verdict`).
 
     Valid votes are the candidates' summed. ``only`` keeps the copies of those tables alone (a quick-count
-    sample). Copies outside the registry and tables without registered voters are left out, and counted.
+    sample; conflicts and copies outside the registry are then counted among them, and :attr:`InHand.sampled`
+    says how many listed tables are not in the registry or have no copy). Copies outside the registry and
+    tables without registered voters are left out, and counted.
     """
     geography.check_level(level)
     reg = registry.sorted()
     chosen, conflict = choose_copies(cols, sources)
+    listed = None if only is None else np.unique(np.asarray(list(only), dtype=str))
+    if listed is not None:
+        keep_listed = np.isin(cols.tables[chosen], listed)
+        chosen, conflict = chosen[keep_listed], conflict[keep_listed]
     usable = chosen[~conflict]
-    if only is not None:
-        usable = usable[np.isin(cols.tables[usable], np.asarray(sorted(only), dtype=str))]
     pos = np.minimum(np.searchsorted(reg.tables, cols.tables[usable]), max(reg.tables.size - 1, 0))
     found = reg.tables[pos] == cols.tables[usable] if reg.tables.size else np.zeros(usable.size, dtype=bool)
     usable, pos = usable[found], pos[found]
@@ -395,6 +430,10 @@ def coverage_of(
     tables = reg.tables[known]
     in_hand = (np.cumsum(known) - 1)[pos[keep]]
     cov = Coverage.of(geography.unit_keys(tables, level), registered[known], in_hand, votes, votes.sum(axis=1))
+    sampled = None
+    if listed is not None:
+        in_registry = int(np.isin(listed, tables).sum())
+        sampled = Sampled(int(listed.size), int((~np.isin(listed, reg.tables)).sum()), in_registry - int(in_hand.size))
     return InHand(
         cov,
         tables,
@@ -402,4 +441,5 @@ def coverage_of(
         conflicts=int(conflict.sum()),
         outside_registry=int(found.size - found.sum()),
         unknown_registered=int(known.size - known.sum()),
+        sampled=sampled,
     )

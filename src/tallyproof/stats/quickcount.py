@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tallyproof.errors import CodecError, InputError
+from tallyproof.geography import Geography
 from tallyproof.stats.estimate import Coverage, Method, check_method, group_sums, normal_quantile
 from tallyproof.stats.sampling import consistent_order
 
@@ -207,6 +208,15 @@ class Plan:
     tables: tuple[str, ...]
     strata: tuple[str, ...]
     """The sampled tables and their strata, in registry order."""
+    minimum: int
+    """Tables drawn at least in each stratum (all of a smaller one's)."""
+    smallest: int
+    """The fewest tables a sample with :attr:`minimum` per stratum can have."""
+
+    @property
+    def drawn(self) -> int:
+        """Tables drawn: :attr:`sample_size` raised by the minimum per stratum where its share falls short."""
+        return len(self.tables)
 
 
 def plan(
@@ -224,8 +234,11 @@ def plan(
     """Design a quick count on the results in hand (for ``size=None``) and draw it from the whole registry.
 
     The tables in hand stand in for every table (:func:`design`); the size is then corrected for the
-    registry's ``N`` tables, ``n = n₀ / (1 + n₀ / N)``, and the draw covers every table of ``cov``.
+    registry's ``N`` tables, ``n = n₀ / (1 + n₀ / N)``, and the draw covers every table of ``cov``. A
+    ``size`` given must be at least 1; the draw may exceed it (:attr:`Plan.drawn`), by ``minimum`` per stratum.
     """
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 1):
+        raise InputError(f"must be a whole number, at least 1 (got {size!r})", where="size")
     d = None
     if size is None:
         hand = cov.in_hand
@@ -252,6 +265,8 @@ def plan(
         allocate(cov.strata, size, minimum=minimum),
         tuple(ids[picked].tolist()),
         tuple(str(s) for s in cov.strata[picked]),
+        minimum,
+        sum(k for _, k in allocate(cov.strata, 0, minimum=minimum)),
     )
 
 
@@ -264,15 +279,30 @@ def to_csv(p: Plan) -> str:
     return buf.getvalue()
 
 
-def from_csv(text: str, *, where: str = "sample") -> list[str]:
-    """The table ids of a CSV with a ``table`` column (as :func:`to_csv` writes), in file order."""
+def from_csv(text: str, *, where: str = "sample", geography: Geography | None = None) -> list[str]:
+    """The table ids of a CSV with a ``table`` column (as :func:`to_csv` writes), in file order.
+
+    Each id must be there once and, given the election's ``geography``, be a table id of it;
+    :class:`CodecError` names the file and line of the first that is not.
+    """
     rows = csv.DictReader(io.StringIO(text))
+    try:
+        return _table_ids(rows, where, geography)
+    except csv.Error as exc:
+        raise CodecError(f"not CSV: {exc}", where=f"{where}:{rows.line_num + 1}") from None
+
+
+def _table_ids(rows: csv.DictReader[str], where: str, geography: Geography | None) -> list[str]:
     if rows.fieldnames is None or "table" not in rows.fieldnames:
         raise CodecError("needs a header with a 'table' column", where=f"{where}:1")
-    tables = []
-    for line, row in enumerate(rows, start=2):
-        table = (row["table"] or "").strip()
+    first: dict[str, int] = {}
+    for row in rows:
+        table, line = (row["table"] or "").strip(), rows.line_num
         if not table:
             raise CodecError("no table id", where=f"{where}:{line}")
-        tables.append(table)
-    return tables
+        if geography is not None and not geography.pattern.fullmatch(table):
+            raise CodecError(geography.mismatch(table), where=f"{where}:{line}")
+        if table in first:
+            raise CodecError(f"table {table} is listed twice (first on line {first[table]})", where=f"{where}:{line}")
+        first[table] = line
+    return list(first)
