@@ -14,6 +14,7 @@ from rich.text import Text
 from tallyproof.console import DEFAULT_DB, DbOption, count, out
 from tallyproof.errors import InputError
 from tallyproof.paper import hand_count
+from tallyproof.report.statistics import risk_text
 from tallyproof.sheets.files import decode_text, read_records
 from tallyproof.storage.audits import METHODS, AuditReport, Audits, Draw
 from tallyproof.storage.store import Store
@@ -205,11 +206,6 @@ def _discrepancy(report: AuditReport, where: str, amount: float) -> str:
     if report.status.method == "batch":
         return f"table {where}: the sheet {said} the winner's margin against the count (taint {amount:+.3f})"
     return f"table {where}: the machine's record {said} the winner's margin by {count(abs(round(amount)), 'vote')}"
-
-
-def risk_text(p: float) -> str:
-    """A risk as a percentage, never a misleading 0.00%."""
-    return "below 0.01%" if p < 0.0001 else f"{p:.2%}"
 
 
 def _sentence(report: AuditReport) -> str:

@@ -16,7 +16,7 @@ from tallyproof.election import Election
 from tallyproof.stats.estimate import LARGE_SAMPLE, Estimate, InHand
 from tallyproof.stats.sensitivity import Sensitivity
 
-__all__ = ["audit_lines", "estimate_data", "estimate_lines", "finite"]
+__all__ = ["audit_lines", "estimate_data", "estimate_lines", "finite", "risk_text"]
 
 
 def finite(value: Any) -> Any:
@@ -114,6 +114,11 @@ def _interval(i: Mapping[str, Any], *, points: bool = False) -> str:
     return f"[{100 * i['low']:.2f}{unit}, {100 * i['high']:.2f}{unit}]"
 
 
+def risk_text(p: float) -> str:
+    """An audit's risk as a percentage, never a misleading 0.00%."""
+    return "below 0.01%" if p < 0.0001 else f"{p:.2%}"
+
+
 def audit_lines(audits: Sequence[Mapping[str, Any]], table: Any) -> list[str]:
     """The audits section: each audit's plan, how far it got, its risk and its decision."""
     if not audits:
@@ -126,7 +131,7 @@ def audit_lines(audits: Sequence[Mapping[str, Any]], table: Any) -> list[str]:
             f"`{a['audit']['seed']}`",
             a["audit"]["winner"],
             f"{a['counted']:,} of {a['audit']['planned']:,}",
-            f"{a['status']['risk']:.3g}",
+            risk_text(a["status"]["risk"]),
             a["status"]["decision"],
         )
         for a in audits
