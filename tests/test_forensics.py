@@ -275,6 +275,40 @@ def test_centre_outliers_list_the_one_table_whose_leader_and_runner_up_were_swap
     assert abs(result.z_scores[0]) > result.z_threshold
 
 
+def _spread_out_centres(seed: int, centres: int = 1_000, tau: float = 0.035) -> tuple[np.ndarray, np.ndarray]:
+    """An honest election of ``centres`` centres of four tables, each table small (60–120 valid votes) or
+    large (600–900) at even odds; the centre's share of the first candidate uniform in 25–75%, each table's
+    own share that plus a normal deviation of ``tau`` (the register's split by age), its votes binomial."""
+    rng = np.random.default_rng(seed)
+    ids = np.repeat(np.arange(centres), 4)
+    small = rng.random(ids.size) < 0.5
+    valid = np.where(small, rng.integers(60, 121, ids.size), rng.integers(600, 901, ids.size))
+    share = np.clip(rng.uniform(0.25, 0.75, centres)[ids] + tau * rng.standard_normal(ids.size), 0, 1)
+    first = rng.binomial(valid, share)
+    return np.column_stack([first, valid - first]), ids
+
+
+def test_centre_outliers_stay_valid_when_tables_of_mixed_sizes_spread_beyond_the_binomial() -> None:
+    """One overdispersion factor for every table under-scales the large ones: on these elections the old
+    screen gave p < 0.001 in 16 of 30 and p < 0.05 in all 30. A valid screen gives p < 0.001 about 0.03
+    times in 30 and p < 0.05 about 1.5 times."""
+    results = [centre_outliers(*_spread_out_centres(seed), candidate=0) for seed in range(30)]
+    p = np.asarray([r.p_value for r in results])
+    assert (p < 0.001).sum() <= 1
+    assert (p < 0.05).sum() <= 5
+    assert sum(len(r.tables) for r in results) <= 1
+    spread = np.concatenate([r.spread for r in results])
+    assert 0.025 < float(np.median(spread)) < 0.045  # tau = 0.035 recovered, at an even centre
+
+
+def test_centre_outliers_with_no_spread_to_estimate_test_every_table_and_flag_none() -> None:
+    votes = np.array([[50, 0], [80, 0], [0, 40], [0, 70]])
+    result = centre_outliers(votes, np.array([1, 1, 2, 2]))
+    assert result.tested == 4 and not result.flagged
+    assert result.spread == () == result.logit_spread == result.lean_edges
+    assert "no table to estimate the spread beyond the binomial" in result.summary
+
+
 # --- 6. Turnout spikes ---------------------------------------------------------------------------
 
 
@@ -375,3 +409,12 @@ def test_malformed_input_raises_input_error_naming_the_argument(case: str) -> No
     with pytest.raises(InputError) as caught:
         call()
     assert caught.value.where == where
+
+
+def test_a_round_percentage_p_value_is_a_probability() -> None:
+    """Small totals make every count round: the chance is then near 1 and the corrected p-value stays at
+    most 1 (a user test saw 'p = 3')."""
+    from tallyproof.stats.forensics import round_percentages
+
+    r = round_percentages(1000, [401, 333, 266])
+    assert r.p_value == 1.0 and not r.flagged and "1 in 1 " not in r.summary
