@@ -46,6 +46,7 @@ COMMANDS = [
     ["audit", "record"],
     ["audit", "status"],
     ["audit", "draws"],
+    ["audit", "extend"],
     ["audit", "count-paper"],
     ["accounts", "add"],
     ["accounts", "list"],

@@ -464,3 +464,42 @@ def test_the_command_line_checks_before_it_stores(
     binary.write_bytes(b"\xff\xfe\x00garbage")
     bad = run.invoke(app, ["audit", "count-paper", "1", str(binary), "-o", str(tmp_path / "c.csv"), "--db", db])
     assert bad.exit_code == 2 and "--format" not in bad.output and str(binary) in bad.output
+
+
+@pytest.mark.parametrize("method", ["bravo", "batch"])
+def test_an_audit_short_of_its_limit_escalates_by_drawing_more(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path, method: str
+) -> None:
+    """A plan too small to confirm is extended from the same seed: the draws so far stay first, the new ones
+    are those a larger plan would have drawn, and the counted sample then confirms."""
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits = Audits(store)
+    small = audits.plan(method=method, risk_limit=0.1, seed="dice 2", size=2)
+    paper = {str(sheet.table): sheet for sheet in sim.sheets()}
+
+    def count_all(audit_id: int) -> str:
+        draws = [(d.table, d.receipt) for d in audits.draws(audit_id)]
+        counts = hand_count(paper, draws, method=method, seed="dice 2", election=sim.election)
+        audits.record(audit_id, counts.encode(), name=f"counts-{len(draws)}.csv")
+        return audits.status(audit_id).status.decision
+
+    assert count_all(small) == "full hand count"
+    assert audits.extend(small, 200) == 202
+    large = audits.plan(method=method, risk_limit=0.1, seed="dice 2", size=202)
+    pairs = [[(d.table, d.receipt) for d in audits.draws(i)] for i in (small, large)]
+    assert pairs[0] == pairs[1] and count_all(small) == "confirm"
+    with pytest.raises(InputError, match="at least 1 more"):
+        audits.extend(small, 0)
+
+
+def test_an_audit_is_not_extended_once_the_audited_sheets_changed(
+    make_store: Callable[..., Store], sim: SimulatedElection, tmp_path: Path
+) -> None:
+    store = store_of(make_store, sim, tmp_path, wrong=False)
+    audits = Audits(store)
+    audit_id = audits.plan(method="batch", risk_limit=0.1, seed="dice 2")
+    first = next(iter(sim.sheets()))
+    changed = TallySheet.from_cards(sim.election, first.table, [c + 1 for c in first.cards or ()], null=0, blank=0)
+    import_data(store, sheets_csv([changed], sim.election), name="later.csv", source=Source.OFFICIAL)
+    with pytest.raises(InputError, match="changed since the audit was planned"):
+        audits.extend(audit_id, 5)

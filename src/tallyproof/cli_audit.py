@@ -127,6 +127,22 @@ def draws_csv(draws: tuple[Draw, ...]) -> str:
     return "".join(["draw,table,receipt\n", *(f"{d.number},{d.table},{d.receipt or ''}\n" for d in draws)])
 
 
+@audit_app.command("extend")
+def audit_extend(
+    audit: AuditArgument,
+    size: Annotated[int, typer.Option(help="How many more to draw, after the planned sample.")],
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all the draws as CSV here.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Escalate: draw more from the same seed (the draws so far stay first), instead of a full hand count."""
+    audits = Audits(Store.sqlite(db))
+    total = audits.extend(audit, size)
+    out.print(Text(f"Audit {audit}: {count(size, 'more draw')}, {total:,} in all; count them in order."))
+    if output is not None:
+        _write(output, draws_csv(audits.draws(audit)))
+        out.print(Text(f"The draws are in {output}."))
+
+
 @audit_app.command("draws")
 def audit_draws(
     audit: AuditArgument,
@@ -218,7 +234,10 @@ def _sentence(report: AuditReport) -> str:
     if st.decision == "continue":
         left = len(report.draws) - report.counted
         return f"Not yet confirmed (risk {risk_text(st.risk)}): count the next {count(left, 'draw')}, in order."
-    return f"Not confirmed after the planned sample (risk {risk_text(st.risk)}): count every ballot by hand."
+    return (
+        f"Not confirmed after the planned sample (risk {risk_text(st.risk)}): count every ballot by hand, or draw "
+        f"more with tallyproof audit extend {report.audit.id} --size N."
+    )
 
 
 @audit_app.command("count-paper")

@@ -29,9 +29,7 @@ records number them (the machine's print order), not by the seed.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -42,9 +40,9 @@ import numpy as np
 from sqlalchemy import insert, select
 
 from tallyproof import cvrs as cvr
-from tallyproof.election import Election
+from tallyproof import handcounts
 from tallyproof.errors import InputError, UnknownError
-from tallyproof.sheets.files import decode_text, read_records
+from tallyproof.handcounts import MISSING_BOX
 from tallyproof.stats import audit as rla
 from tallyproof.stats import batch, bravo, manifest
 from tallyproof.stats.sampling import draw_with_replacement, draw_without_replacement
@@ -59,10 +57,6 @@ METHODS = ("batch", "bravo", *cvr.COMPARISON_METHODS)
 """Audit methods planned and recorded through the store; ``kaplan-markov`` and ``alpha`` compare receipts
 with the machines' cast vote records, given when the audit is planned."""
 VOTE_NONE, VOTE_MISSING = cvr.NONE, cvr.MISSING
-Row = tuple[str, int | None, str, int | None]
-"""A count read: table, receipt (ballot-level audits), what was counted (JSON), and its line in the file."""
-MISSING_BOX = "missing"
-"""What is recorded for a drawn box that cannot be found (batch audits)."""
 BRAVO_QUANTILE = 0.9
 """A ballot-polling plan draws enough ballots to confirm a right outcome 9 times in 10 (simulated, seed 0);
 the average (the ASN of the BRAVO paper) would leave half of the right outcomes to a full hand count."""
@@ -185,6 +179,44 @@ class Audits:
                 conn.execute(insert(s.audit_cvrs).values(audit_id=audit_id, batch_id=kept[0], sha256=kept[1]))
         return audit_id
 
+    def extend(self, audit_id: int, more: int) -> int:
+        """Draw ``more`` after the planned sample (an escalation): the same seed continues the same sequence,
+        so the draws so far stay first. Refused if the audited sheets changed since the plan (the draws
+        would no longer be the same); returns the new planned size."""
+        if more < 1:
+            raise InputError(f"draw at least 1 more, not {more}", where="--size")
+        audit, old = self.audit(audit_id), self.draws(audit_id)
+        reported = reported_of(self.store, audit.source)
+        contest = manifest.contest(reported)
+        total = len(old) + more
+        if audit.method == "batch":
+            _, draws = _batch_draws(reported, contest, audit.risk_limit, audit.seed, total)
+        else:
+            records = self._records(audit_id, reported) if audit.method in cvr.COMPARISON_METHODS else None
+            draws = _ballot_draws(audit.method, reported, contest, audit.risk_limit, audit.seed, total, records)
+        same = [(d.table, d.receipt) for d in old] == [(d["table_id"], d.get("receipt")) for d in draws[: len(old)]]
+        if dict(contest.reported) != dict(audit.contest.reported) or not same:
+            raise InputError(
+                f"the sheets of {audit.source} changed since the audit was planned: plan a new audit",
+                where=f"audit {audit_id}",
+            )
+        with self.store.write() as conn:
+            conn.execute(insert(s.audit_draws), [d | {"audit_id": audit_id} for d in draws[len(old) :]])
+            conn.execute(s.audits.update().where(s.audits.c.id == audit_id).values(planned=total))
+        return total
+
+    def _records(self, audit_id: int, reported: manifest.Reported) -> Any:
+        """The cast vote records committed with a comparison audit, read again from the file kept."""
+        c, b = s.audit_cvrs.c, s.batches.c
+        q = (
+            select(b.raw, b.filename)
+            .join_from(s.audit_cvrs, s.batches, c.batch_id == b.id)
+            .where(c.audit_id == audit_id)
+        )
+        with self.store._read() as conn:
+            raw, name = conn.execute(q).one()
+        return cvr.read_cvrs(bytes(raw), name=name, election=self.store.election(), reported=reported)
+
     def _keep(self, kind: str, data: bytes, name: str, source: str, fmt: str, by: str | None) -> tuple[int, str]:
         """The batch holding the file as received, and its SHA-256. A file is kept once per kind, source and
         format: the same CVRs for several audits, or the same counts recorded again, point at one batch."""
@@ -246,13 +278,13 @@ class Audits:
             )
         kept = data or ("missing boxes:\n" + "\n".join(missing) + "\n").encode()
         batch_id, _ = self._keep("audit", kept, name, f"audit {audit_id}"[:16], audit.method, recorded_by)
-        rows = _missing_boxes(missing, drawn)  # after the file is kept: a refused file stays on record
+        rows = handcounts.missing_boxes(missing, drawn)  # after the file is kept: a refused file stays on record
         if data or not rows:
-            parse = _batch_counts if audit.method == "batch" else _ballot_counts
+            parse = handcounts.batch_counts if audit.method == "batch" else handcounts.ballot_counts
             rows += parse(data, name, election, drawn)
-        _once_each(rows, name)
+        handcounts.once_each(rows, name)
         if not correct:
-            _no_recount(self.counts(audit_id), rows, name)
+            handcounts.no_recount(self.counts(audit_id), rows, name)
         when = now()
         with self.store.write() as conn:
             conn.execute(
@@ -369,37 +401,6 @@ def _batch_draws(
     ]
 
 
-def _once_each(rows: list[Row], name: str) -> None:
-    """A file gives each table (or receipt) one count: two different counts of it are refused, naming both
-    lines (the same count twice is harmless: a receipt drawn twice with replacement is listed twice)."""
-    seen: dict[tuple[str, int | None], tuple[str, int | None]] = {}
-    for table, receipt, counted, line in rows:
-        first = seen.setdefault((table, receipt), (counted, line))
-        if first[0] != counted:
-            what = f"receipt {receipt} of table {table}" if receipt is not None else f"table {table}"
-            said = f"{what} is counted twice, differently" + (f" (line {first[1]} too)" if first[1] else "")
-            raise InputError(said, where=f"{name}:{line}" if line else name)
-
-
-def _no_recount(before: dict[tuple[str, int | None], str], rows: list[Row], name: str) -> None:
-    """A count that differs from the one already recorded for a draw is a correction, and must say so."""
-    changed = [(t, r, line) for t, r, c, line in rows if (t, r) in before and before[(t, r)] != c]
-    if changed:
-        t, r, line = changed[0]
-        what = f"receipt {r} of table {t}" if r is not None else f"table {t}"
-        raise InputError(
-            f"{what} was already counted differently ({len(changed):,} draws in all): record a correction with --correct",
-            where=f"{name}:{line}" if line else name,
-        )
-
-
-def _missing_boxes(tables: Sequence[str], drawn: set[tuple[str, int | None]]) -> list[Row]:
-    for table in tables:
-        if (table, None) not in drawn:
-            raise InputError(f"table {table} was not drawn by this audit", where="--missing")
-    return [(table, None, json.dumps(MISSING_BOX), None) for table in tables]
-
-
 def _taint(audit: Audit, draw: Draw, counted: dict[str, int] | str) -> Fraction:
     """MACRO taint of a drawn box; a box that cannot be found has the largest, 1 (``e_p = u_p``)."""
     if not isinstance(counted, dict):  # MISSING_BOX, the only other thing recorded for a box
@@ -416,45 +417,3 @@ def _polling(contest: rla.ReportedContest, votes: list[str]) -> rla.PollingSampl
         if vote in tally:
             tally[vote] += 1
     return rla.PollingSample(tally, len(votes), votes.count(VOTE_MISSING))
-
-
-def _batch_counts(data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]) -> list[Row]:
-    """Each drawn table's hand count, from a tally-sheet file; errors name the line."""
-    text, _ = decode_text(data, where=name)
-    tables = {t for t, _ in drawn}
-    out: list[Row] = []
-    for record in read_records(text, election, "auto", where=name):
-        if record.sheet is None:
-            raise InputError(record.error or "not a tally sheet", where=f"{name}:{record.line}")
-        if record.sheet.table not in tables:
-            raise InputError(f"table {record.sheet.table} was not drawn by this audit", where=f"{name}:{record.line}")
-        votes = dict(zip((c.id for c in election.candidates), record.sheet.candidates, strict=True))
-        out.append((str(record.sheet.table), None, json.dumps(votes), record.line))
-    if not out:
-        raise InputError("no counts in the file", where=name)
-    return out
-
-
-def _ballot_counts(data: bytes, name: str, election: Election, drawn: set[tuple[str, int | None]]) -> list[Row]:
-    """Each drawn receipt's vote, from a CSV ``table,receipt,vote``; errors name the line."""
-    text, _ = decode_text(data, where=name)
-    votes = cvr.vote_ids(election) | {VOTE_MISSING: VOTE_MISSING}
-    reader = csv.DictReader(io.StringIO(text))
-    if reader.fieldnames is None or not {"table", "receipt", "vote"} <= set(reader.fieldnames):
-        raise InputError("expected the columns table,receipt,vote", where=f"{name}:1")
-    out: list[Row] = []
-    for line, row in enumerate(reader, start=2):
-        where = f"{name}:{line}"
-        if any(row.get(k) is None for k in ("table", "receipt", "vote")):
-            raise InputError("expected 3 fields: table,receipt,vote", where=where)
-        receipt = row["receipt"].strip()
-        if not receipt.isdigit():
-            raise InputError(f"receipt {receipt!r} is not a number", where=where)
-        if (row["table"].strip(), int(receipt)) not in drawn:
-            raise InputError(f"receipt {receipt} of table {row['table']} was not drawn by this audit", where=where)
-        if row["vote"].strip() not in votes:
-            raise InputError(f"unknown vote {row['vote']!r}: a candidate, a card, none or missing", where=where)
-        out.append((row["table"].strip(), int(receipt), votes[row["vote"].strip()], line))
-    if not out:
-        raise InputError("no counts in the file", where=name)
-    return out
