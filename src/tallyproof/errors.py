@@ -8,7 +8,7 @@ CLI and the server can report it once, at their edge::
     ├── InputError                  exit 2   a file or argument cannot be used
     │   ├── ElectionDefinitionError exit 2   an election TOML is invalid (names the key)
     │   └── CodecError              exit 2   a payload or row cannot be decoded (names the field)
-    ├── UnknownError                exit 3   a table, unit or source that does not exist
+    ├── UnknownError                exit 3   a table, unit or audit that does not exist; a source with no sheets
     ├── StorageError                exit 4   the database cannot be opened or written
     ├── LedgerError                 exit 5   a Merkle proof, checkpoint or log does not verify
     ├── SignatureError              exit 6   a signature, key or key binding does not verify

@@ -128,7 +128,7 @@ def reported_of(store: Store, source: str) -> manifest.Reported:
     cols = store.columns([source])
     index, _ = choose_copies(cols, [source])
     if index.size == 0:
-        raise InputError(f"no sheets of source {source!r} to audit", where="--source")
+        raise UnknownError(f"no sheets of source {source!r} to audit", where="--source")
     index = index[np.argsort(cols.tables[index], kind="stable")]
     tables = cols.tables[index].astype(str)
     votes = cols.candidates[index]
