@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, count, out
+from tallyproof.console import DEFAULT_DB, DbOption, FormatOption, check_format, count, out, read_bytes, write_file
 from tallyproof.errors import InputError
 from tallyproof.paper import hand_count
 from tallyproof.report.statistics import risk_text
@@ -52,14 +52,12 @@ def audit_plan(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Plan an audit of the reported outcome and draw its sample from the seed (anyone can re-derive it)."""
-    if not 0 < risk_limit < 1:
-        raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="--risk-limit")
     if size is not None and size < 1:
         raise InputError(f"the sample size must be at least 1, not {size}", where="--size")
     if output is not None and not (output.parent.is_dir() and os.access(output.parent, os.W_OK)):
         raise InputError("cannot write there: no such folder, or not writable", where=str(output))
     audits = Audits(Store.sqlite(db))
-    records = None if cvrs is None else _read(cvrs)
+    records = None if cvrs is None else read_bytes(cvrs)
     try:
         audit_id = _plan(audits, method, risk_limit, seed, source, size, records, str(cvrs))
     except InputError as exc:
@@ -116,7 +114,7 @@ def _said_plan(
             )
         )
     if output is not None:
-        _write(output, draws_csv(draws))
+        write_file(output, draws_csv(draws))
         out.print(Text(f"The draws are in {output}."))
     else:
         out.print(Text(f"List them with: tallyproof audit draws {audit_id} --output draws.csv"))
@@ -139,7 +137,7 @@ def audit_extend(
     total = audits.extend(audit, size)
     out.print(Text(f"Audit {audit}: {count(size, 'more draw')}, {total:,} in all; count them in order."))
     if output is not None:
-        _write(output, draws_csv(audits.draws(audit)))
+        write_file(output, draws_csv(audits.draws(audit)))
         out.print(Text(f"The draws are in {output}."))
 
 
@@ -154,7 +152,7 @@ def audit_draws(
     if output is None:
         out.file.write(text)
     else:
-        _write(output, text)
+        write_file(output, text)
 
 
 @audit_app.command("record")
@@ -177,7 +175,7 @@ def audit_record(
     """Record hand counts; the file is kept as received, and a wrong row is named with its line."""
     if counts is None and not missing:
         raise InputError("give a file of counts, or --missing TABLE for a box that cannot be found", where="counts")
-    data = _read(counts) if counts is not None else b""
+    data = read_bytes(counts) if counts is not None else b""
     name = str(counts) if counts is not None else "--missing"
     n = Audits(Store.sqlite(db)).record(audit, data, name=name, recorded_by=by, missing=missing or (), correct=correct)
     out.print(Text(f"Audit {audit}: {count(n, 'count')} recorded from {name}."))
@@ -186,16 +184,14 @@ def audit_record(
 @audit_app.command("status")
 def audit_status(
     audit: AuditArgument,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """The running risk over the draws counted so far, and the decision: confirm, continue, or a full hand count."""
     report = Audits(Store.sqlite(db)).status(audit)
-    if fmt == "json":
+    if check_format(fmt) == "json":
         out.print_json(json.dumps(report.to_json()))
         return
-    if fmt != "text":
-        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
     st = report.status
     table = Table("Audit", "Method", "Counted", "Planned", "Risk", "Limit", "Decision", title_justify="left")
     table.add_row(
@@ -254,26 +250,12 @@ def audit_count_paper(
     audits = Audits(Store.sqlite(db))
     a, draws = audits.audit(audit), audits.draws(audit)
     election = audits.store.election()
-    text, _ = decode_text(_read(paper), where=str(paper))
+    text, _ = decode_text(read_bytes(paper), where=str(paper))
     boxes = {str(r.sheet.table): r.sheet for r in read_records(text, election, "csv", where=str(paper)) if r.sheet}
     pairs = [(d.table, d.receipt) for d in draws]
-    _write(output, hand_count(boxes, pairs, method=a.method, seed=a.seed, election=election))
+    write_file(output, hand_count(boxes, pairs, method=a.method, seed=a.seed, election=election))
     out.print(Text(f"Audit {audit}: the hand count of {len(draws):,} draws is in {output}."))
     lost = sorted({t for t, _ in pairs if t not in boxes}) if a.method == "batch" else []
     if lost:
         flags = " ".join(f"--missing {t}" for t in lost)
         out.print(Text(f"No box for {len(lost):,} drawn tables; record them as missing: audit record {audit} {flags}"))
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
-
-
-def _write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc

@@ -12,7 +12,7 @@ from rich.text import Text
 
 from tallyproof.announcement import load_announcement
 from tallyproof.cli_independent import ConsensusOption, reproduce
-from tallyproof.console import DEFAULT_DB, DbOption, err, out, preference
+from tallyproof.console import DEFAULT_DB, DbOption, FormatOption, check_format, err, out, preference, write_file
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.report.fingerprint_chart import fingerprint_svg
@@ -36,14 +36,13 @@ def forensics_command(
     fingerprint: Annotated[
         Path | None, typer.Option(help="Also draw the turnout × winner's share fingerprint to this .svg file.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     consensus: ConsensusOption = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Forensic screens on the per-table results: round and integer percentages, last and second digits, the
     turnout × share fingerprint, turnout spikes, tables unlike their centre. A screen, not proof."""
-    if fmt not in ("text", "json"):
-        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
+    check_format(fmt)
     if fingerprint is not None and fingerprint.suffix.lower() != ".svg":
         raise InputError(f"{str(fingerprint)!r} is not an .svg file", where="--fingerprint")
     sources = preference(source) if source is not None else None
@@ -75,10 +74,7 @@ def _draw(result: Forensics, election: Election, path: Path) -> None:
     svg = fingerprint_svg(
         fp.counts, corner=fp.corner, observed=fp.observed, expected=fp.expected, p_value=fp.p_value, title=title
     )
-    try:
-        path.write_text(svg, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc
+    write_file(path, svg)
 
 
 def text_parts(result: Forensics, election: Election, store: Store) -> list[Text | Table]:

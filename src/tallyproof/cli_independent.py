@@ -16,7 +16,18 @@ from rich.text import Text
 
 from tallyproof.alarms import alarms
 from tallyproof.announcement import Announcement, load_announcement
-from tallyproof.console import DEFAULT_DB, DbOption, count, err, out, preference, progress
+from tallyproof.console import (
+    DEFAULT_DB,
+    DbOption,
+    FormatOption,
+    check_format,
+    count,
+    err,
+    out,
+    preference,
+    progress,
+    read_bytes,
+)
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
@@ -48,7 +59,7 @@ def feasibility_command(
     source: Annotated[
         str, typer.Option(help="Copies to believe, in order of preference, comma-separated.")
     ] = WITNESS_SOURCES,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     consensus: ConsensusOption = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
@@ -76,8 +87,7 @@ def feasibility_command(
 
 
 def _open(db: Path, fmt: str) -> Store:
-    if fmt not in ("text", "json"):
-        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
+    check_format(fmt)
     return Store.sqlite(db)
 
 
@@ -107,7 +117,7 @@ def reconcile_command(
     ] = None,
     limit: Annotated[int, typer.Option(min=0, help="Differing copies to list, worst first.")] = 20,
     copies: Annotated[str, typer.Option(help="Sources of the copies to check, comma-separated.")] = "witness,observer",
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     consensus: ConsensusOption = 1,
     db: DbOption = DEFAULT_DB,
 ) -> None:
@@ -250,7 +260,7 @@ def submit_command(
     for path in files:
         if path.is_file() and path.stat().st_size > MAX_PHOTO:
             raise InputError(f"more than the {MAX_PHOTO:,} bytes a submission may have", where=str(path))
-        done = subs.submit(account, _read_bytes(path), filename=path.name, payload=payload)
+        done = subs.submit(account, read_bytes(path), filename=path.name, payload=payload)
         refused += done.photo is None and (done.copies is None or done.copies.accepted == 0)
         out.print(Text(submitted_line(str(path), done)))
     if refused:
@@ -273,7 +283,7 @@ def submitted_line(where: str, done: Submitted) -> str:
 def check_copy_command(
     payload: Annotated[str, typer.Argument(help="The QR payload of your sheet, or a file holding it.")],
     name: Annotated[str, typer.Option("--as", help="Your account (the check is recorded as its submission).")],
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Check my copy: does your sheet match the published official sheet, card by card, and is that published?"""
@@ -360,6 +370,7 @@ def report_input(
         election, cols, registry, level=election.geography.levels[0], preference=sources, names=store.unit_names()
     )
     assessment = assess(election, cols, registry, announcement, sources=sources) if announcement else None
+    audits = Audits(store)
     return ReportInput(
         election,
         coverage,
@@ -372,7 +383,7 @@ def report_input(
         dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
         screens_for(cols, registry, election, announcement) if cols.ids.size else None,
         _estimate(election, cols, registry, sources),
-        [Audits(store).status(i).to_json() for i in Audits(store).ids()],
+        [audits.status(i).to_json() for i in audits.ids()],
     )
 
 
@@ -427,18 +438,17 @@ def read_command(
     check_printed: Annotated[
         bool, typer.Option(help="Also read the printed counts of every photo; a QR that disagrees goes to review.")
     ] = False,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: FormatOption = "text",
 ) -> None:
     """Read the QR code of acta photos through a cascade of repairs; what cannot be read goes to review."""
-    if fmt not in ("text", "json"):
-        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
+    check_format(fmt)
     definition = load_election(election)
     results = []
     with progress("Reading photos") as bar:
         task = bar.add_task("read", total=len(photos))
         for path in photos:
             expected = table or table_in_name(str(path), definition)
-            data = _read_bytes(path)
+            data = read_bytes(path)
             results.append(
                 read_photo(
                     data, definition, name=str(path), expected_table=expected, ocr=ocr, check_printed=check_printed
@@ -450,13 +460,6 @@ def read_command(
         return
     for r in results:
         out.print(Text(photo_line(r)))
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from exc
 
 
 def photo_line(r: PhotoRead) -> str:

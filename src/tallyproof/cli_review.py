@@ -9,11 +9,10 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, out
-from tallyproof.errors import InputError
+from tallyproof.console import DEFAULT_DB, DbOption, out, write_file
 from tallyproof.photos.fields import fields
 from tallyproof.photos.fields import payload as transcription
-from tallyproof.photos.read import crop
+from tallyproof.photos.read import crops as field_crops
 from tallyproof.storage.photos import ReviewQueue
 from tallyproof.storage.store import Store
 
@@ -45,24 +44,17 @@ def review_photo(
     queue = ReviewQueue(Store.sqlite(db))
     photo = queue.photo(review)
     located = queue.fields(review)
-    _write(output, photo)
+    write_file(output, photo)
     out.print(Text(f"Review {review}: photo saved to {output}"))
     for f in located.values():
         if f.doubt:
             out.print(Text(f"  in doubt, {f.field}: {f.doubt}"))
     if crops is not None:
         crops.mkdir(parents=True, exist_ok=True)
-        boxes = {k: f.box for k, f in located.items() if f.box is not None}
-        for key, box in boxes.items():
-            _write(crops / f"{key}.png", crop(photo, box))
-        out.print(Text(f"  {len(boxes)} crops saved to {crops}"))
-
-
-def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from exc
+        shown = field_crops(photo, {k: f.box for k, f in located.items() if f.box is not None})
+        for key, png in shown.items():
+            write_file(crops / f"{key}.png", png)
+        out.print(Text(f"  {len(shown)} crops saved to {crops}"))
 
 
 @review_app.command("enter")

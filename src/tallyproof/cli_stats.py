@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tallyproof.cli_independent import WITNESS_SOURCES, ConsensusOption, reproduce
-from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, count, err, out, preference
+from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, FormatOption, check_format, count, err, out, preference
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.report.statistics import estimate_data, finite
@@ -52,7 +52,6 @@ ByOption = Annotated[
 ]
 ConfidenceOption = Annotated[float, typer.Option(help="Confidence of the intervals, strictly between 0 and 1.")]
 MethodOption = Annotated[str, typer.Option(help="Ratio estimator: separate (per stratum, summed) or combined.")]
-FormatOption = Annotated[str, typer.Option("--format", help="text or json.")]
 
 
 @contextmanager
@@ -67,8 +66,7 @@ def _named_options() -> Iterator[None]:
 
 
 def _store(db: Path, fmt: str, method: str) -> Store:
-    if fmt not in ("text", "json"):
-        raise InputError(f"unknown format {fmt!r}: text or json", where="--format")
+    check_format(fmt)
     with _named_options():
         check_method(method)
     return Store.sqlite(db)
@@ -111,7 +109,7 @@ def estimate_command(
         e = estimate(hand.coverage, confidence=confidence, method=cast(Method, method))
         s = sensitivity(hand.coverage)
     if fmt == "json":
-        out.print_json(json.dumps(estimate_json(election, hand, e, s, sources), ensure_ascii=False))
+        out.print_json(json.dumps(estimate_data(election, hand, e, s, sources), ensure_ascii=False))
         return
     for part in estimate_text(election, hand, e, s, sources):
         out.print(part)
@@ -380,11 +378,6 @@ def _tie(a: str, b: str, o: Tipping, f: Tipping) -> str:
         if o.possible_keeping_others
         else f"even with no vote for {a} there, the other candidates keeping their share, {b} would not tie."
     )
-
-
-def estimate_json(election: Election, hand: InHand, e: Estimate, s: Sensitivity, sources: list[str]) -> dict[str, Any]:
-    """The JSON twin of :func:`estimate_text`: every figure of the estimate and of the sensitivity."""
-    return estimate_data(election, hand, e, s, sources)
 
 
 def plan_text(election: Election, hand: InHand, p: Plan, output: Path | None) -> list[Any]:

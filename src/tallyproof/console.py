@@ -1,7 +1,8 @@
 """The command line's shared pieces: two consoles (results on standard output, progress and errors on
-standard error), the ``--db`` option and the ``--source`` preference list."""
+standard error), the ``--db`` and ``--format`` options, the ``--source`` preference list, and reading and
+writing the files a command names (an error names the file)."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -31,6 +32,34 @@ DbOption = Annotated[
 ]
 DEFAULT_DB = Path("tallyproof.db")
 SOURCES = [s.value for s in Source]
+FormatOption = Annotated[str, typer.Option("--format", help="text or json.")]
+
+
+def check_format(fmt: str, choices: Sequence[str] = ("text", "json")) -> str:
+    """``fmt`` if it is one of ``choices``, else :class:`InputError` naming ``--format``."""
+    if fmt not in choices:
+        listed = f"{', '.join(choices[:-1])} or {choices[-1]}"
+        raise InputError(f"unknown format {fmt!r}: {listed}", where="--format")
+    return fmt
+
+
+def read_bytes(path: Path) -> bytes:
+    """A file a command reads, as bytes; :class:`InputError` naming it if it cannot be read."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(path)) from None
+
+
+def write_file(path: Path, data: str | bytes) -> None:
+    """Write a file a command makes (text as UTF-8); :class:`InputError` naming it if it cannot be."""
+    try:
+        if isinstance(data, str):
+            path.write_text(data, encoding="utf-8")
+        else:
+            path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"cannot write: {exc.strerror}", where=str(path)) from None
 
 
 def count(n: int, singular: str, plural: str | None = None) -> str:

@@ -24,7 +24,7 @@ import io
 import re
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,7 +49,7 @@ __all__ = [
     "Attempt",
     "PhotoError",
     "PhotoRead",
-    "crop",
+    "crops",
     "load_image",
     "qr_box",
     "read_photo",
@@ -299,19 +299,22 @@ def _decode(text: str, election: Election) -> TallySheet:
     return SignedSheet.from_text(text.strip(), election).sheet
 
 
-def crop(data: bytes, box: Box, *, margin: int = 12, width: int = 480) -> bytes:
-    """The part ``box`` of a photo (with ``margin`` pixels around), as a PNG at most ``width`` pixels wide:
-    what a reviewer sees beside a field."""
+def crops(data: bytes, boxes: Mapping[str, Box], *, margin: int = 12, width: int = 480) -> dict[str, bytes]:
+    """Each part ``boxes`` names of a photo (with ``margin`` pixels around), as a PNG at most ``width``
+    pixels wide: what a reviewer sees beside a field. The photo is decoded once for all of them."""
     img = load_image(data, name="photo")
-    left, top, right, bottom = box
-    part = img.crop(
-        (max(0, left - margin), max(0, top - margin), min(img.width, right + margin), min(img.height, bottom + margin))
-    )
-    if part.width > width:
-        part = part.resize((width, max(1, part.height * width // part.width)), Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    part.save(out, format="PNG", optimize=True)
-    return out.getvalue()
+    out = {}
+    for key, (left, top, right, bottom) in boxes.items():
+        part = img.crop(
+            (
+                max(0, left - margin),
+                max(0, top - margin),
+                min(img.width, right + margin),
+                min(img.height, bottom + margin),
+            )
+        )
+        out[key] = _png(part, min(width, part.width))  # narrow crops are not enlarged
+    return out
 
 
 def review_image(data: bytes, *, width: int = 480) -> bytes:
@@ -320,7 +323,13 @@ def review_image(data: bytes, *, width: int = 480) -> bytes:
     img = load_image(data, name="photo")
     if img.height > 2 * img.width:
         img = img.crop((0, 0, img.width, int(img.height * 0.6)))
-    img = img.resize((width, max(1, img.height * width // img.width)), Image.Resampling.LANCZOS)
+    return _png(img, width)
+
+
+def _png(img: Image.Image, width: int) -> bytes:
+    """``img`` scaled to ``width`` pixels wide (the same size: as it is), as an optimised PNG."""
+    if img.width != width:
+        img = img.resize((width, max(1, img.height * width // img.width)), Image.Resampling.LANCZOS)
     out = io.BytesIO()
     img.save(out, format="PNG", optimize=True)
     return out.getvalue()

@@ -24,6 +24,7 @@ from typing import Literal
 
 from tallyproof.errors import InputError
 from tallyproof.stats import batch, bravo, comparison
+from tallyproof.stats.risk import check_risk_limit
 
 __all__ = [
     "AuditSpec",
@@ -162,8 +163,7 @@ def _risk(spec: AuditSpec, sample: Sample) -> tuple[float, int]:
 
 def assess(spec: AuditSpec, sample: Sample) -> AuditStatus:
     """The running risk of the audit and its decision: confirm, continue, or a full hand count."""
-    if not 0 < spec.risk_limit < 1:
-        raise InputError(f"the risk limit must lie strictly between 0 and 1, not {spec.risk_limit}", where="risk_limit")
+    check_risk_limit(spec.risk_limit)
     if spec.planned < 0:
         raise InputError(f"the planned sample cannot be {spec.planned}", where="planned")
     risk, examined = _risk(spec, sample)

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from tallyproof.errors import InputError
+from tallyproof.stats.risk import check_risk_limit
 from tallyproof.stats.sampling import draw_weighted
 
 __all__ = [
@@ -116,11 +117,6 @@ def total_error_bound(batches: Sequence[Batch], contests: Mapping[str, ContestRe
     return sum((error_bound(b, contests) for b in batches), Fraction(0))
 
 
-def _check_risk_limit(risk_limit: float) -> None:
-    if not 0 < risk_limit < 1:
-        raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="risk_limit")
-
-
 def _log_step(total: float | Fraction) -> float:
     """``ln(1 − 1/U)``; ``−inf`` when ``U ≤ 1``, where no set of batches can overturn the outcome but by
     every batch at its bound, so any batch with taint below 1 refutes the null."""
@@ -146,7 +142,7 @@ def sample_size(total: float | Fraction, risk_limit: float, *, expected_taint: f
 
     Raises :class:`~tallyproof.errors.InputError` if that taint leaves nothing to confirm (``t ≥ 1/U``).
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     if expected_taint >= 1:
         raise InputError(f"an expected taint of {expected_taint} leaves nothing to confirm", where="expected_taint")
     slope = _log_step(total) - math.log1p(-expected_taint)

@@ -26,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tallyproof.errors import InputError
+from tallyproof.stats.risk import check_risk_limit
 
 __all__ = [
     "asn",
@@ -39,11 +40,6 @@ __all__ = [
 
 _CHUNK = 1024
 """Draws simulated at once per trial; bounds memory at ``trials × _CHUNK`` floats."""
-
-
-def _check_risk_limit(risk_limit: float) -> None:
-    if not 0 < risk_limit < 1:
-        raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="risk_limit")
 
 
 def _winner_share(winner_votes: int, loser_votes: int) -> float:
@@ -114,7 +110,7 @@ def asn(risk_limit: float, winner_votes: int, loser_votes: int, ballots: int | N
     ``V_w + V_ℓ``). It assumes the reported shares are exact. At α = 10% with two candidates it gives
     31, 119 and 470 ballots for winner shares 70%, 60% and 55%.
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     s_w = _winner_share(winner_votes, loser_votes)
     total = winner_votes + loser_votes if ballots is None else ballots
     if total < winner_votes + loser_votes:
@@ -194,7 +190,7 @@ def simulate_stopping_times(
     probability. An audit that has not confirmed after ``max_draws`` draws gets ``inf``. The draws come
     from ``numpy.random.default_rng(seed)``, so the result is reproducible.
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     _check_candidates(reported, winner)
     p = _true_shares(reported, true_shares, ballots)
     pairs, threshold = _increments(reported, winner), math.log(1 / risk_limit)

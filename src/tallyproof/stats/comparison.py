@@ -46,6 +46,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tallyproof.errors import InputError
+from tallyproof.stats.risk import check_risk_limit
 
 __all__ = [
     "COMPARISON_D",
@@ -92,11 +93,6 @@ class DiscrepancyRates:
     o2: float = 0.0
     u1: float = 0.0
     u2: float = 0.0
-
-
-def _check_risk_limit(risk_limit: float) -> None:
-    if not 0 < risk_limit < 1:
-        raise InputError(f"the risk limit must lie strictly between 0 and 1, not {risk_limit}", where="risk_limit")
 
 
 def _check_margin(diluted_margin: float) -> None:
@@ -151,7 +147,7 @@ def kaplan_markov_sample_size(
     expected overstatements outweigh the margin it is ``ballots``, or an
     :class:`~tallyproof.errors.InputError` when ``ballots`` is not given.
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     _check_margin(diluted_margin)
     logs = _log_factors(gamma)
     rate_terms = zip((rates.o1, rates.o2, rates.u1, rates.u2), logs, strict=True)
@@ -315,7 +311,7 @@ def alpha_sample_size_no_errors(
     Deterministic: the martingale is run on the constant sequence. Capped at ``ballots`` (a full hand
     count). ``population`` switches to sampling without replacement from that many ballots.
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     eta = comparison_eta0(diluted_margin) if eta0 is None else eta0
     cap = ballots if population is None else min(ballots, population)
     n = min(256, cap)
@@ -349,7 +345,7 @@ def alpha_sample_size(
     with the given probabilities (``numpy.random.default_rng(seed)``). Audits not confirmed within
     ``max_draws`` count as a full hand count of ``ballots``.
     """
-    _check_risk_limit(risk_limit)
+    check_risk_limit(risk_limit)
     probs = np.array([rates.o1, rates.o2, rates.u1, rates.u2])
     if (probs < 0).any() or probs.sum() > 1:
         raise InputError(f"discrepancy rates must be non-negative and sum to at most 1: {rates}", where="rates")

@@ -45,6 +45,7 @@ from tallyproof.errors import InputError, UnknownError
 from tallyproof.handcounts import MISSING_BOX
 from tallyproof.stats import audit as rla
 from tallyproof.stats import batch, bravo, manifest
+from tallyproof.stats.risk import check_risk_limit
 from tallyproof.stats.sampling import draw_with_replacement, draw_without_replacement
 from tallyproof.storage import schema as s
 from tallyproof.storage.store import Store, now
@@ -158,7 +159,7 @@ class Audits:
     ) -> int:
         """Plan an audit and draw its sample (``size`` overrides the planned size); returns its number. A
         comparison audit needs ``cvrs``, the file of cast vote records (see the module docstring)."""
-        _check_plan(method, seed, cvrs)
+        _check_plan(method, risk_limit, seed, cvrs)
         reported = reported_of(self.store, source)
         contest = manifest.contest(reported)
         records, kept = None, None
@@ -339,7 +340,8 @@ def _worst(found: dict[str, float]) -> tuple[tuple[str, float], ...]:
     return tuple(sorted(found.items(), key=lambda kv: -kv[1]))
 
 
-def _check_plan(method: str, seed: str, cvrs: bytes | None) -> None:
+def _check_plan(method: str, risk_limit: float, seed: str, cvrs: bytes | None) -> None:
+    check_risk_limit(risk_limit, where="--risk-limit")
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}", where="--method")
     if not seed.strip():

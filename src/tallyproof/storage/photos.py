@@ -26,7 +26,7 @@ from sqlalchemy import insert, select, update
 from tallyproof.errors import InputError, UnknownError
 from tallyproof.photos.fields import Field, fields
 from tallyproof.photos.ocr import Box
-from tallyproof.photos.read import MAX_BYTES, PhotoRead, crop, read_photo, review_image, table_in_name
+from tallyproof.photos.read import MAX_BYTES, PhotoRead, crops, read_photo, review_image, table_in_name
 from tallyproof.sheets.sheet import Source
 from tallyproof.storage import schema as s
 from tallyproof.storage.imports import import_data
@@ -328,9 +328,9 @@ class ReviewQueue:
         """The photo under review laid out for a reviewer (see :class:`ReviewForm`)."""
         photo = self.photo(review_id)
         located = self.fields(review_id)
-        crops = {k: crop(photo, f.box) for k, f in located.items() if f.box is not None}
+        shown = crops(photo, {k: f.box for k, f in located.items() if f.box is not None})
         doubts = {k: f.doubt for k, f in located.items() if f.doubt is not None}
-        return ReviewForm(review_id, review_image(photo), fields(self.store.election()), crops, doubts)
+        return ReviewForm(review_id, review_image(photo), fields(self.store.election()), shown, doubts)
 
     def enter(self, review_id: int, reviewer: str, payload: str) -> Review:
         """Record what ``reviewer`` read (as a QR payload); decide when two agree (or a third settles it)."""
