@@ -54,8 +54,8 @@ from _report import (
     work_folder,
 )
 
-from tallyproof import simulate as sim
 from tallyproof.election import Election, load_election
+from tallyproof.simulation import election as sim
 from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Tabulation, tabulate

@@ -65,7 +65,7 @@ from _report import (
 )
 
 from tallyproof.election import load_election
-from tallyproof.ledger.merkle import (
+from tallyproof.official.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     Tree,
@@ -74,9 +74,9 @@ from tallyproof.ledger.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from tallyproof.machines import signed_sheets, write_signed
 from tallyproof.signing import PrivateKey
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
+from tallyproof.simulation.machines import signed_sheets, write_signed
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
 

@@ -4,7 +4,7 @@ In one run, on two sets of photos:
 
 1. **the real sample**: the acta photos of ``../shared/data/ve2024/images/`` with ``manifest.csv``'s
    decoded payloads as the reference (the photo no tool decoded has none);
-2. **synthetic damage**: ``--synthetic`` actas rendered by :mod:`tallyproof.photos.synthetic` from a
+2. **synthetic damage**: ``--synthetic`` actas rendered by :mod:`tallyproof.simulation.actas` from a
    simulated election (seeded), each with one damage drawn in turn from :data:`DAMAGES`; the truth is the
    payload rendered.
 
@@ -38,9 +38,9 @@ from PIL import Image
 from tallyproof.election import load_election
 from tallyproof.errors import TallyproofError
 from tallyproof.photos.read import read_photo
-from tallyproof.photos.synthetic import degraded
 from tallyproof.sheets.qr import from_qr, to_qr
-from tallyproof.simulate import simulate
+from tallyproof.simulation.actas import degraded
+from tallyproof.simulation.election import simulate
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ve2024"
 DAMAGES = (

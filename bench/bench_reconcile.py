@@ -2,7 +2,7 @@
 
 In one run:
 
-1. **setup** (timed, not judged): ``tallyproof.simulate.simulate`` draws the election; the witness copy
+1. **setup** (timed, not judged): ``tallyproof.simulation.election.simulate`` draws the election; the witness copy
    of every table is its official sheet, except at 1% of the tables (seeded), where 1 to 50 votes are
    moved from the runner-up's main card to the leader's main card (as if the official sheet had moved
    them the other way). ``simulate.write`` writes ``official.csv`` and ``witness.csv`` (generic CSV with
@@ -63,9 +63,9 @@ from _report import (
 from bench_core import Times, fresh, mib, pandas_import_time, run_cli, timed
 
 from tallyproof.election import Election, load_election
-from tallyproof.reconcile import Reconciliation, reconcile
+from tallyproof.independent.reconcile import Reconciliation, reconcile
 from tallyproof.sheets.sheet import Source
-from tallyproof.simulate import SimulatedElection, simulate, write
+from tallyproof.simulation.election import SimulatedElection, simulate, write
 from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 
@@ -213,7 +213,7 @@ class Results:
 
 
 def write_copies(sim: SimulatedElection, witness_cards: np.ndarray, work: Path) -> dict[str, Path]:
-    """``registry.csv``, ``official.csv`` and ``witness.csv`` with :func:`tallyproof.simulate.write`
+    """``registry.csv``, ``official.csv`` and ``witness.csv`` with :func:`tallyproof.simulation.election.write`
     (which always writes ``registry.csv`` and ``sheets.csv``; the registry is written twice, identically)."""
     witness = write(replace(sim, cards=witness_cards), work)["sheets"].rename(work / "witness.csv")
     paths = write(sim, work)

@@ -1,10 +1,10 @@
 """How often each alarm fires on each simulated manipulation scenario: the evidence in ``docs/detection.md``.
 
-For every seed, one election is simulated (:func:`tallyproof.simulate.simulate`) and each scenario of
-:mod:`tallyproof.scenarios` is played over it with the same seed. The scenario's files go the way an
+For every seed, one election is simulated (:func:`tallyproof.simulation.election.simulate`) and each scenario of
+:mod:`tallyproof.simulation.scenarios` is played over it with the same seed. The scenario's files go the way an
 observer's would: written to a temporary folder, imported into a fresh SQLite store (``import_registry``,
 then ``import_file`` with source ``official`` and ``witness``), the announcement read with
-``load_announcement``; then :func:`tallyproof.alarms.alarms` runs on the store's columns. A cell of the
+``load_announcement``; then :func:`tallyproof.independent.alarms.alarms` runs on the store's columns. A cell of the
 table counts the seeds where an alarm (not a notice) fired.
 
 Usage: .venv/bin/python scripts/detection_rates.py [--tables 2000] [--seeds 20] [--write]
@@ -22,12 +22,12 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from tallyproof.alarms import Alarm, alarms
-from tallyproof.announcement import load_announcement
 from tallyproof.election import Election, load_election
-from tallyproof.scenarios import SCENARIOS, scenario, write_scenario
+from tallyproof.independent.alarms import Alarm, alarms
+from tallyproof.independent.announcement import load_announcement
 from tallyproof.sheets.sheet import Source
-from tallyproof.simulate import SimulatedElection, simulate
+from tallyproof.simulation.election import SimulatedElection, simulate
+from tallyproof.simulation.scenarios import SCENARIOS, scenario, write_scenario
 from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 
@@ -168,8 +168,8 @@ def document(markdown: str, margins: str, tables: int, seeds: int, command: str)
     )
     return f"""# Detection rates of the alarms
 
-Each simulated manipulation scenario of `tallyproof.scenarios` should raise its own alarm from
-`tallyproof.alarms`, and the honest election of the same seed none. This table is the evidence: for
+Each simulated manipulation scenario of `tallyproof.simulation.scenarios` should raise its own alarm from
+`tallyproof.independent.alarms`, and the honest election of the same seed none. This table is the evidence: for
 seeds 1 to {seeds}, one election of {tables:,} tables (Venezuela's shape, `ve2024`) is simulated and
 every scenario is played over it with the same seed; the scenario's files are imported into a fresh
 SQLite store as an observer would (registry, official sheets, witness copies) and the announcement read

@@ -10,13 +10,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from tallyproof import alarms as module
-from tallyproof.alarms import Alarm, alarms
-from tallyproof.announcement import Announcement, load_announcement
 from tallyproof.election import Election
-from tallyproof.scenarios import SCENARIOS, ScenarioData, scenario, write_scenario
+from tallyproof.independent import alarms as module
+from tallyproof.independent.alarms import Alarm, alarms
+from tallyproof.independent.announcement import Announcement, load_announcement
 from tallyproof.sheets.sheet import Source
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
+from tallyproof.simulation.scenarios import SCENARIOS, ScenarioData, scenario, write_scenario
 from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Registry, SheetColumns

@@ -17,13 +17,13 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from tallyproof.cli import app
-from tallyproof.cvrs import overstatement
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.paper import NONE, box, hand_count, write_cvrs
+from tallyproof.independent.cvrs import overstatement
 from tallyproof.sheets.files import write_csv
 from tallyproof.sheets.sheet import Source, TallySheet
-from tallyproof.simulate import SimulatedElection, simulate, table_sheets
+from tallyproof.simulation.election import SimulatedElection, simulate, table_sheets
+from tallyproof.simulation.paper import NONE, box, hand_count, write_cvrs
 from tallyproof.stats import batch
 from tallyproof.stats.audit import ReportedContest
 from tallyproof.stats.manifest import receipts_of

@@ -5,8 +5,8 @@ import datetime as dt
 import pytest
 
 from tallyproof.errors import CodecError, LedgerError, SignatureError
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import MemoryTree
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.merkle import MemoryTree
 from tallyproof.signing import PrivateKey
 
 KEY = PrivateKey(bytes(range(1, 33)))

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tallyproof.announcement import load_announcement
 from tallyproof.cli import app
+from tallyproof.independent.announcement import load_announcement
 from tallyproof.stats.forensics import screens_for
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import counted_columns

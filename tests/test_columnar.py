@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from conftest import FIXTURES
 from strategies import tally_sheets
 from tallyproof.election import Election, load_election
-from tallyproof.sheets.batch import check_batch, sheets_to_batch
+from tallyproof.sheets.batch import check_batch
 from tallyproof.sheets.columnar import Decoded, _from_records, decode_file
 from tallyproof.sheets.files import decode_text, read_records, write_csv
-from tallyproof.sheets.sheet import TallySheet, check
+from tallyproof.sheets.sheet import TallySheet, check, sheets_to_batch
 
 VE2024 = load_election("ve2024")
 

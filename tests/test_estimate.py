@@ -18,7 +18,7 @@ import pytest
 
 from tallyproof.election import load_election
 from tallyproof.errors import InputError
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
 from tallyproof.stats.estimate import LARGE_SAMPLE, Coverage, Sampled, coverage_of, estimate
 from tallyproof.stats.quickcount import allocate
 from tallyproof.tabulate import Registry, SheetColumns

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tallyproof.errors import InputError
-from tallyproof.feasibility import Evidence, outcome, vote_ranges
+from tallyproof.independent.feasibility import Evidence, outcome, vote_ranges
 
 
 def evidence(

@@ -15,10 +15,10 @@ import zxingcpp
 from PIL import Image, ImageDraw
 
 from tallyproof.election import Election
-from tallyproof.photos import synthetic
 from tallyproof.photos.finder import finders_restored
 from tallyproof.photos.read import read_photo
 from tallyproof.sheets.sheet import TallySheet
+from tallyproof.simulation import actas as synthetic
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "ve2024"
 WHITE_CENTRES = "684534_208706_0084Acta0084.jpg"

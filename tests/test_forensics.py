@@ -16,7 +16,7 @@ import pytest
 from tallyproof.election import Election
 from tallyproof.errors import InputError, UnknownError
 from tallyproof.report.fingerprint_chart import fingerprint_svg
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
 from tallyproof.stats.centres import centre_outliers
 from tallyproof.stats.digits import last_digits, second_digits
 from tallyproof.stats.fingerprint import fingerprint, turnout_spikes

@@ -10,7 +10,7 @@ import pytest
 
 from tallyproof.election import Election
 from tallyproof.errors import SignatureError, UnknownError
-from tallyproof.ledger.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
+from tallyproof.official.merkle import MemoryTree, leaf_hash, verify_consistency, verify_inclusion
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey
@@ -116,8 +116,8 @@ def test_the_log_is_an_rfc9162_tree_with_proofs_and_signed_checkpoints(ledger: L
 
 def test_unsigned_2024_payloads_are_logged_and_marked(ledger: Ledger, ve2024: Election, tmp_path: Path) -> None:
     from conftest import FIXTURES
-    from tallyproof.ledger.mirror import read_copy
-    from tallyproof.ledger.verify import unsigned_leaves
+    from tallyproof.official.mirror import read_copy
+    from tallyproof.official.verify import unsigned_leaves
 
     payload = (FIXTURES / "qr_payloads.txt").read_text(encoding="utf-8").splitlines()[0]
     receipt = ledger.submit(payload)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import FIXTURES
 from tallyproof.errors import LedgerError
-from tallyproof.ledger.merkle import (
+from tallyproof.official.merkle import (
     EMPTY_ROOT,
     MemoryTree,
     Tree,

@@ -150,8 +150,8 @@ def test_a_qr_contradicted_by_its_print_goes_to_review_with_the_crop_of_the_line
     review, the card is in doubt, and its region is where the acta prints that card."""
     if not ocr.available():
         pytest.skip("Tesseract is not installed (apt-get install tesseract-ocr tesseract-ocr-spa; .ci/run does it)")
-    from tallyproof.photos.synthetic import render_acta
     from tallyproof.sheets.sheet import TallySheet
+    from tallyproof.simulation.actas import render_acta
 
     def sheet(first: int) -> TallySheet:
         counts = [first, *range(1, 38)]

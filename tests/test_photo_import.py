@@ -15,9 +15,9 @@ from tallyproof.cli import app
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
 from tallyproof.photos.fields import entries
-from tallyproof.photos.synthetic import degraded
 from tallyproof.sheets.qr import to_qr
 from tallyproof.sheets.sheet import Source, TallySheet
+from tallyproof.simulation.actas import degraded
 from tallyproof.storage.photos import ReviewQueue, import_photos, photo_files
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import choose_copies

@@ -134,7 +134,7 @@ CASES = [
 
 @pytest.mark.parametrize(("steps", "seed"), CASES, ids=lambda x: "+".join(x) if isinstance(x, list) else str(x))
 def test_the_cascade_reads_degraded_synthetic_actas(ve2024: Election, steps: list[str], seed: int) -> None:
-    from tallyproof.photos.synthetic import degraded
+    from tallyproof.simulation.actas import degraded
 
     acta = sheet(ve2024)
     full = TallySheet.from_cards(
@@ -150,7 +150,7 @@ def test_the_cascade_reads_degraded_synthetic_actas(ve2024: Election, steps: lis
 )
 def test_nothing_wrong_is_ever_accepted(ve2024: Election, steps: list[str], seed: int) -> None:
     """Whatever the damage, a photo is either read exactly or sent to review with a reason."""
-    from tallyproof.photos.synthetic import degraded
+    from tallyproof.simulation.actas import degraded
 
     full = TallySheet.from_cards(
         ve2024, TABLE, [seed + 3, *([1] * 37)], null=0, blank=0, registered=500, acta_id=TABLE + ".1.0001"

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import generic_header, write_csv
 from tallyproof.election import Election
-from tallyproof.reconcile import STATUSES, reconcile
+from tallyproof.independent.reconcile import STATUSES, reconcile
 from tallyproof.storage.imports import import_file
 from tallyproof.storage.store import Store
 

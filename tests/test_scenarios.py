@@ -13,9 +13,9 @@ from typer.testing import CliRunner
 from tallyproof.cli import app
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
-from tallyproof.scenarios import SCENARIOS, ScenarioData, TableResults, scenario, write_scenario
 from tallyproof.sheets.sheet import Source
-from tallyproof.simulate import SimulatedElection, simulate, write
+from tallyproof.simulation.election import SimulatedElection, simulate, write
+from tallyproof.simulation.scenarios import SCENARIOS, ScenarioData, TableResults, scenario, write_scenario
 from tallyproof.storage.imports import import_file, import_registry
 from tallyproof.storage.store import Store
 

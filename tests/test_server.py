@@ -18,15 +18,15 @@ import httpx
 import pytest
 
 from tallyproof.election import load_election
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import leaf_hash, verify_inclusion
-from tallyproof.ledger.mirror import read_copy
-from tallyproof.machines import signed_sheets
-from tallyproof.server.client import mirror, transmit
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.merkle import leaf_hash, verify_inclusion
+from tallyproof.official.mirror import read_copy
 from tallyproof.signing import PrivateKey, unb64
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
+from tallyproof.simulation.machines import signed_sheets
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
+from tallyproof.web.client import mirror, transmit
 
 VE2024 = load_election("ve2024")
 
@@ -250,9 +250,9 @@ def test_the_review_pages(server: Server, tmp_path: Path) -> None:
     from urllib.parse import urlencode
 
     from tallyproof.photos.fields import entries
-    from tallyproof.photos.synthetic import degraded
     from tallyproof.sheets.qr import to_qr
     from tallyproof.sheets.sheet import TallySheet
+    from tallyproof.simulation.actas import degraded
     from tallyproof.storage.photos import import_photos
     from tallyproof.storage.submissions import Submissions
 

@@ -13,7 +13,7 @@ from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
 from tallyproof.sheets.files import read_records, write_csv
 from tallyproof.sheets.sheet import check
-from tallyproof.simulate import SimulatedElection, simulate, write
+from tallyproof.simulation.election import SimulatedElection, simulate, write
 
 # RESULTADOS_2024_CSV_V2 totals: González 7,303,480 and Maduro 3,316,142 of 10,887,262 valid votes.
 REAL_EG, REAL_NM = 0.6708, 0.3046

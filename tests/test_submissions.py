@@ -182,6 +182,6 @@ def test_a_copy_of_a_table_the_registry_lacks_is_named(
     assert check_copy(store, ana, to_qr(sheet(ve2024))).in_registry is True
     other = check_copy(store, ana, to_qr(sheet(ve2024, table="010111043.09")))
     assert (other.status, other.in_registry) == ("no-official", False)
-    from tallyproof.cli_independent import copy_check_lines
+    from tallyproof.cli.independent import copy_check_lines
 
     assert "not in the registry" in copy_check_lines(other)[0]

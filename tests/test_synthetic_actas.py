@@ -12,7 +12,9 @@ from PIL import Image
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
-from tallyproof.photos.synthetic import (
+from tallyproof.sheets.qr import from_qr, to_qr
+from tallyproof.sheets.sheet import TallySheet
+from tallyproof.simulation.actas import (
     STEPS,
     Acta,
     degraded,
@@ -23,8 +25,6 @@ from tallyproof.photos.synthetic import (
     spanish_words,
     streaks,
 )
-from tallyproof.sheets.qr import from_qr, to_qr
-from tallyproof.sheets.sheet import TallySheet
 
 PAYLOAD = "010111043.01.1.0001!112,5,4,1,9,1,1,0,2,2,0,0,15,3,1,0,1,1,0,1,0,0,0,0,0,0,0,0,0,1,0,0,0,8,10,160,1,6!0!0"
 """The worked example of ve2024/README.md (counts only, no names)."""

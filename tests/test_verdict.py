@@ -14,14 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from conftest import FIXTURES, generic_header, write_csv
-from tallyproof.announcement import OTHERS, load_announcement
 from tallyproof.cli import app
 from tallyproof.election import Election
 from tallyproof.errors import InputError
+from tallyproof.independent.announcement import OTHERS, load_announcement
+from tallyproof.independent.verdict import Assessment, assess, findings
 from tallyproof.storage.imports import import_file
 from tallyproof.storage.store import Store
 from tallyproof.tabulate import Registry, SheetColumns
-from tallyproof.verdict import Assessment, assess, findings
 
 BULLETIN = """[announcement]
 date = 2024-07-29

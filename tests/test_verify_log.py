@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 
 from tallyproof.election import Election
-from tallyproof.ledger.bulletin import Bulletin
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import MemoryTree
-from tallyproof.ledger.mirror import LogCopy, read_copy
-from tallyproof.machines import machine_key, signed_sheets
+from tallyproof.official.bulletin import Bulletin
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.merkle import MemoryTree
+from tallyproof.official.mirror import LogCopy, read_copy
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey
-from tallyproof.simulate import simulate
+from tallyproof.simulation.election import simulate
+from tallyproof.simulation.machines import machine_key, signed_sheets
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
 

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from tallyproof import tomlfile
+from tallyproof import strict_toml
 from tallyproof.errors import ElectionDefinitionError, UnknownError
 from tallyproof.geography import Geography
 from tallyproof.ids import CandidateId, CardId, ElectionId
@@ -119,7 +119,7 @@ def load_election(name_or_path: str | Path) -> Election:
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], where: str) -> Any:
-    return tomlfile.get(table, key, kind, where, error=ElectionDefinitionError)
+    return strict_toml.get(table, key, kind, where, error=ElectionDefinitionError)
 
 
 def _ident(table: dict[str, Any], key: str, where: str) -> str:
@@ -132,7 +132,7 @@ def _ident(table: dict[str, Any], key: str, where: str) -> str:
 
 
 def _only(table: dict[str, Any], allowed: set[str], where: str) -> None:
-    tomlfile.only(table, allowed, where, error=ElectionDefinitionError)
+    strict_toml.only(table, allowed, where, error=ElectionDefinitionError)
 
 
 def _parse(data: dict[str, Any], *, text: str, where: str) -> Election:

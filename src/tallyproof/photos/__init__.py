@@ -1,1 +1,1 @@
-"""Acta photos: reading their QR codes (and, for tests, drawing synthetic ones)."""
+"""Acta photos: reading their QR codes, restoring damaged finder patterns, and OCR of the printed counts."""

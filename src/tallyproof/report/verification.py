@@ -17,15 +17,15 @@ from typing import Any
 
 import numpy as np
 
-from tallyproof.alarms import Alarm
 from tallyproof.election import Election
-from tallyproof.reconcile import STATUSES, Reconciliation
+from tallyproof.independent.alarms import Alarm
+from tallyproof.independent.reconcile import STATUSES, Reconciliation
+from tallyproof.independent.verdict import Assessment, findings
 from tallyproof.report.charts import grouped_bars, histogram, percent, state_map
 from tallyproof.report.fingerprint_chart import fingerprint_svg
 from tallyproof.report.statistics import audit_lines, estimate_lines
 from tallyproof.stats.forensics import Forensics
 from tallyproof.tabulate import Tabulation
-from tallyproof.verdict import Assessment, findings
 
 __all__ = ["ReportInput", "report_data", "to_html", "to_markdown"]
 

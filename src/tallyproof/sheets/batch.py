@@ -18,17 +18,14 @@ has ``has_cards = 0`` and no card values in the vector. Counts must be below
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
 from tallyproof.election import Election
 from tallyproof.ids import Digest
-
-if TYPE_CHECKING:
-    from tallyproof.sheets.sheet import TallySheet
 
 __all__ = [
     "LIMIT",
@@ -38,7 +35,6 @@ __all__ = [
     "RegistryArrays",
     "SheetBatch",
     "check_batch",
-    "sheets_to_batch",
 ]
 
 MISSING = int(np.iinfo(np.int64).min)
@@ -256,17 +252,3 @@ def _registry_findings(
                 BatchFinding(i, "unknown-table", "warning", "table", f"table {batch.tables[i]} is not in the registry")
             )
     return out
-
-
-def sheets_to_batch(sheets: Sequence[TallySheet], *, n_candidates: int, n_cards: int) -> SheetBatch:
-    """Columns from copies whose shape (number of counts, whole numbers) is already checked."""
-    n = len(sheets)
-    cands = np.asarray([s.candidates for s in sheets], dtype=np.int64).reshape(n, n_candidates)
-    has = np.fromiter((s.cards is not None for s in sheets), bool, n)
-    blank = (0,) * n_cards
-    cards = np.asarray([s.cards if s.cards is not None else blank for s in sheets], dtype=np.int64).reshape(n, n_cards)
-    opt = {
-        f: np.fromiter((MISSING if getattr(s, f) is None else getattr(s, f) for s in sheets), np.int64, n)
-        for f in OPTIONAL
-    }
-    return SheetBatch([s.table for s in sheets], cands, cards, has, opt, [s.acta_id for s in sheets])

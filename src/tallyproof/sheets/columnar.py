@@ -22,8 +22,9 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from tallyproof.election import Election
-from tallyproof.sheets.batch import LIMIT, MISSING, OPTIONAL, SheetBatch, sheets_to_batch
+from tallyproof.sheets.batch import LIMIT, MISSING, OPTIONAL, SheetBatch
 from tallyproof.sheets.files import Record, check_header, decode_span, decode_text, detect_format, read_records
+from tallyproof.sheets.sheet import sheets_to_batch
 
 __all__ = ["Decoded", "Reject", "decode_file", "registry_fast"]
 

@@ -14,12 +14,14 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from tallyproof.election import Election
 from tallyproof.errors import CodecError
 from tallyproof.ids import Digest, TableId
-from tallyproof.sheets.batch import check_batch, sheets_to_batch
+from tallyproof.sheets.batch import MISSING, OPTIONAL, SheetBatch, check_batch
 
-__all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "check_many", "parse_count"]
+__all__ = ["Finding", "Severity", "Source", "TallySheet", "check", "check_many", "parse_count", "sheets_to_batch"]
 
 
 class Source(enum.StrEnum):
@@ -173,3 +175,17 @@ def _check_shape(sheet: TallySheet, election: Election) -> list[Finding]:
         if v is not None and (not isinstance(v, int) or isinstance(v, bool)):
             out.append(Finding("non-integer", Severity.ERROR, name, f"{v!r} is not a whole number"))
     return out
+
+
+def sheets_to_batch(sheets: Sequence[TallySheet], *, n_candidates: int, n_cards: int) -> SheetBatch:
+    """Columns from copies whose shape (number of counts, whole numbers) is already checked."""
+    n = len(sheets)
+    cands = np.asarray([s.candidates for s in sheets], dtype=np.int64).reshape(n, n_candidates)
+    has = np.fromiter((s.cards is not None for s in sheets), bool, n)
+    blank = (0,) * n_cards
+    cards = np.asarray([s.cards if s.cards is not None else blank for s in sheets], dtype=np.int64).reshape(n, n_cards)
+    opt = {
+        f: np.fromiter((MISSING if getattr(s, f) is None else getattr(s, f) for s in sheets), np.int64, n)
+        for f in OPTIONAL
+    }
+    return SheetBatch([s.table for s in sheets], cands, cards, has, opt, [s.acta_id for s in sheets])

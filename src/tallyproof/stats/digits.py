@@ -4,7 +4,7 @@ Both take ``votes``, any array of counts (usually tables × candidates), and com
 digit with what honest counting gives, by Pearson's chi-square with 9 degrees of freedom. The textbook
 nulls (a uniform last digit, Benford's law for the second digit) are kept for comparison, but the
 defaults are calibrated to the counts themselves: on 40 honest simulated elections of 30,026 tables
-(:func:`tallyproof.simulate.simulate`, seeds 1–40) the uniform last digit flagged 16 and 2BL 24 (a steep
+(:func:`tallyproof.simulation.election.simulate`, seeds 1–40) the uniform last digit flagged 16 and 2BL 24 (a steep
 tail of small counts breaks the first, tables of similar size the second); the calibrated nulls flagged
 none (smallest p-values 0.022 and 0.28). A flag is a screen, not proof (:mod:`tallyproof.stats.screens`).
 """

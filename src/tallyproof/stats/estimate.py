@@ -397,7 +397,7 @@ def coverage_of(
     only: Collection[str] | None = None,
 ) -> InHand:
     """The registry as strata of ``level`` units, and one copy per table of ``sources`` as
-    :func:`~tallyproof.tabulate.choose_copies` picks it (conflicting copies: no copy, as in :mod:`tallyproof.verdict`).
+    :func:`~tallyproof.tabulate.choose_copies` picks it (conflicting copies: no copy, as in :mod:`tallyproof.independent.verdict`).
 
     Valid votes are the candidates' summed. ``only`` keeps the copies of those tables alone (a quick-count
     sample; conflicts and copies outside the registry are then counted among them, and :attr:`InHand.sampled`

@@ -27,12 +27,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 from scipy import signal, stats
 
-from tallyproof.announcement import Announcement
 from tallyproof.election import Election
 from tallyproof.errors import InputError, UnknownError
 from tallyproof.stats.centres import centre_outliers
@@ -308,11 +307,25 @@ class Forensics:
         }
 
 
+class Announced(Protocol):
+    """What the screens read of an announcement (:class:`tallyproof.independent.announcement.Announcement`
+    has it): the candidates' announced counts and the valid votes they are shares of."""
+
+    @property
+    def candidates(self) -> dict[str, int]: ...
+
+    @property
+    def votes(self) -> int | None: ...
+
+    @property
+    def valid(self) -> int: ...
+
+
 def screens_for(
     cols: SheetColumns,
     registry: Registry,
     election: Election,
-    announcement: Announcement | None = None,
+    announcement: Announced | None = None,
     *,
     sources: Sequence[str] | None = None,
 ) -> Forensics:

@@ -18,7 +18,7 @@ and ballot-level comparison, a CSV ``table,receipt,vote`` where the vote is a ca
 ``none`` (a null or blank ballot) or ``missing`` (no such receipt in the box; counted, conservatively,
 for the loser of every pair in ballot polling and as a 2-vote overstatement in a comparison).
 
-A ballot-level comparison needs the machines' cast vote records (:mod:`tallyproof.cvrs`), and they must
+A ballot-level comparison needs the machines' cast vote records (:mod:`tallyproof.independent.cvrs`), and they must
 be committed before the seed is drawn — otherwise records could be written to match the receipts the
 seed picks. :meth:`Audits.plan` takes the CVR file with the seed: it keeps the file as received (a batch
 of kind ``cvrs``; the same file is kept once), records its SHA-256 with the audit so that anyone can check
@@ -39,10 +39,10 @@ from typing import Any
 import numpy as np
 from sqlalchemy import insert, select
 
-from tallyproof import cvrs as cvr
-from tallyproof import handcounts
 from tallyproof.errors import InputError, UnknownError
-from tallyproof.handcounts import MISSING_BOX
+from tallyproof.independent import cvrs as cvr
+from tallyproof.independent import handcounts
+from tallyproof.independent.handcounts import MISSING_BOX
 from tallyproof.stats import audit as rla
 from tallyproof.stats import batch, bravo, manifest
 from tallyproof.stats.risk import check_risk_limit

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import Connection, Select, and_, bindparam, delete, func, insert, or_, select, update
 
 from tallyproof.errors import CodecError, SignatureError, TallyproofError, UnknownError
-from tallyproof.ledger.bulletin import Bulletin, figures
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import Tree, leaf_hash, node_hash, nodes_read
-from tallyproof.ledger.mirror import write_copy
+from tallyproof.official.bulletin import Bulletin, figures
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.merkle import Tree, leaf_hash, node_hash, nodes_read
+from tallyproof.official.mirror import write_copy
 from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
 from tallyproof.sheets.sheet import Severity, Source, TallySheet, check_many
 from tallyproof.sheets.signed import SignedSheet
@@ -422,7 +422,7 @@ class Ledger:
         return None if value is None else unb64(value, where="meta.log_public")
 
     def export(self, folder: Path) -> dict[str, Path]:
-        """A copy of the log that anyone can check offline with :func:`tallyproof.ledger.verify.verify_log`:
+        """A copy of the log that anyone can check offline with :func:`tallyproof.official.verify.verify_log`:
         the election definition, the key registry, the leaves, the checkpoints and the log's public key."""
         public = self.log_public()
         if public is None:

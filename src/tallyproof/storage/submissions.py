@@ -333,7 +333,7 @@ def decode_sheet(payload: str, election: Any) -> Any:
 def check_copy(store: Store, account: Account, payload: str) -> CopyCheck:
     """Compare a copy with its table's published official sheet, card by card, with the sheet's proof of
     publication; the check is recorded as the account's submission (a refused one too, with its reason)."""
-    from tallyproof.reconcile import sheet_differences
+    from tallyproof.independent.reconcile import sheet_differences
     from tallyproof.storage.ledger import Ledger
 
     election, subs = store.election(), Submissions(store)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, InputError
-from tallyproof.ledger.bulletin import Bulletin
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.verify import KeyBinding, LogProblem, verify_log
+from tallyproof.official.bulletin import Bulletin
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.verify import KeyBinding, LogProblem, verify_log
 from tallyproof.signing import unb64
 
 __all__ = ["LogCopy", "read_copy", "write_copy"]

@@ -16,8 +16,8 @@ code                     what it catches                                 fires w
 =======================  ==============================================  ===================================
 
 Each screen's docstring gives its null model, its threshold and why it stays silent on an honest
-election. The thresholds were checked on honest simulations (:mod:`tallyproof.simulate` with the
-``honest`` scenario of :mod:`tallyproof.scenarios`); ``scripts/detection_rates.py`` measures how often
+election. The thresholds were checked on honest simulations (:mod:`tallyproof.simulation.election` with the
+``honest`` scenario of :mod:`tallyproof.simulation.scenarios`); ``scripts/detection_rates.py`` measures how often
 each scenario is detected and writes ``docs/detection.md``. Anomalies are findings, never exceptions.
 """
 
@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
-from tallyproof.announcement import Announcement
 from tallyproof.election import Election
 from tallyproof.geography import Geography
-from tallyproof.reconcile import reconcile
+from tallyproof.independent.announcement import Announcement
+from tallyproof.independent.reconcile import reconcile
+from tallyproof.independent.verdict import Assessment, assess
 from tallyproof.tabulate import Registry, SheetColumns, choose_copies
-from tallyproof.verdict import Assessment, assess
 
 __all__ = ["Alarm", "alarms"]
 
@@ -109,7 +109,7 @@ def _not_derived(
     Null model: an honest announcement adds up the official sheets of the ``tables_counted`` tables it
     says were counted, without saying which. Each announced count must then lie between the fewest and
     the most votes any that many official sheets give, and the winner it names must be able to finish
-    first on them (:func:`tallyproof.verdict.assess` with the official sheets as the copies). These are
+    first on them (:func:`tallyproof.independent.verdict.assess` with the official sheets as the copies). These are
     exact necessary conditions, so an honest announcement never fails them (threshold 0 votes); being
     unequal to the sum of *all* official sheets is no evidence, as an announcement made before the
     count is complete covers only some of them.
@@ -124,7 +124,7 @@ def _not_derived(
 def _not_achievable(
     election: Election, cols: SheetColumns, registry: Registry, announcement: Announcement, copies: Sequence[str]
 ) -> Alarm | None:
-    """``not-achievable``: the copies rule the announcement out (:mod:`tallyproof.verdict`).
+    """``not-achievable``: the copies rule the announcement out (:mod:`tallyproof.independent.verdict`).
 
     Null model: a table without a copy could hold anything from no vote to all its registered voters
     voting for one candidate, so an announcement derived from true counts always lies inside the
@@ -168,7 +168,7 @@ def _unreachable(a: Assessment, code: str, title: str, basis: str) -> Alarm | No
 
 
 def _altered_sheets(election: Election, cols: SheetColumns, official: str, copies: Sequence[str]) -> Alarm | None:
-    """``altered-sheets``: copies that differ from their table's official sheet (:mod:`tallyproof.reconcile`).
+    """``altered-sheets``: copies that differ from their table's official sheet (:mod:`tallyproof.independent.reconcile`).
 
     Null model: a copy kept at the table and the official sheet of that table record the same count,
     so an honest election has no difference (threshold 0 tables). The detail says whether the

@@ -14,9 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.alarms import alarms
-from tallyproof.announcement import Announcement, load_announcement
-from tallyproof.console import (
+from tallyproof.cli.console import (
     DEFAULT_DB,
     DbOption,
     FormatOption,
@@ -30,12 +28,15 @@ from tallyproof.console import (
 )
 from tallyproof.election import Election, load_election
 from tallyproof.errors import InputError
+from tallyproof.independent.alarms import alarms
+from tallyproof.independent.announcement import Announcement, load_announcement
+from tallyproof.independent.copies import compare_copies
+from tallyproof.independent.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
+from tallyproof.independent.verdict import Assessment, assess, findings
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
 from tallyproof.photos.read import PhotoRead, read_photo, table_in_name
-from tallyproof.reconcile import STATUSES, Discrepancy, Reconciliation, reconcile
 from tallyproof.report.statistics import estimate_data
 from tallyproof.report.verification import ReportInput, report_data, to_html, to_markdown
-from tallyproof.sheets.copies import compare_copies
 from tallyproof.sheets.sheet import Source
 from tallyproof.stats.estimate import coverage_of, estimate
 from tallyproof.stats.forensics import screens_for
@@ -46,7 +47,6 @@ from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import CopyCheck, Submissions, Submitted, check_copy, counted_columns
 from tallyproof.tabulate import Registry, SheetColumns
 from tallyproof.tabulate import tabulate as run_tabulate
-from tallyproof.verdict import Assessment, assess, findings
 
 WITNESS_SOURCES = "witness,observer,import"
 ConsensusOption = Annotated[

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from tallyproof.election import Election
 from tallyproof.errors import TallyproofError
-from tallyproof.ledger.bulletin import Bulletin, check_bulletin
-from tallyproof.ledger.checkpoint import Checkpoint
-from tallyproof.ledger.merkle import MemoryTree
+from tallyproof.official.bulletin import Bulletin, check_bulletin
+from tallyproof.official.checkpoint import Checkpoint
+from tallyproof.official.merkle import MemoryTree
 from tallyproof.sheets.qr import from_qr, looks_like_qr, to_qr
 from tallyproof.sheets.signed import SignedSheet
 

@@ -15,8 +15,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.cli_independent import WITNESS_SOURCES, ConsensusOption, reproduce
-from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, FormatOption, check_format, count, err, out, preference
+from tallyproof.cli.console import (
+    DEFAULT_DB,
+    SOURCES,
+    DbOption,
+    FormatOption,
+    check_format,
+    count,
+    err,
+    out,
+    preference,
+)
+from tallyproof.cli.independent import WITNESS_SOURCES, ConsensusOption, reproduce
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 from tallyproof.report.statistics import estimate_data, finite

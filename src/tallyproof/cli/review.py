@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, out, write_file
+from tallyproof.cli.console import DEFAULT_DB, DbOption, out, write_file
 from tallyproof.photos.fields import fields
 from tallyproof.photos.fields import payload as transcription
 from tallyproof.photos.read import crops as field_crops

@@ -5,7 +5,7 @@
 (a) **Derived?** Does the announcement equal the sum of the published official sheets?
 (b) **Feasible?** Given the copies and the registry, could the announced counts (with the share of
     tables the announcement says were counted) and the announced winner (once every table is
-    counted) be true, whatever the tables without a copy contain? (:mod:`tallyproof.feasibility`.)
+    counted) be true, whatever the tables without a copy contain? (:mod:`tallyproof.independent.feasibility`.)
 (c) **On what does it rest?** The registry's source, whether the copies are authenticated, and what the
     verdict would be if those assumptions were relaxed: how many copies would have to be false, how
     many more voters the missing tables would need, and the shortfall at the turnout the copies show.
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from tallyproof.announcement import OTHERS, Announcement
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.feasibility import Evidence, Outcome, Range, outcome, vote_ranges
+from tallyproof.independent.announcement import OTHERS, Announcement
+from tallyproof.independent.feasibility import Evidence, Outcome, Range, outcome, vote_ranges
 from tallyproof.tabulate import Registry, SheetColumns, choose_copies
 
 __all__ = ["Assessment", "assess", "findings"]
@@ -34,7 +34,7 @@ __all__ = ["Assessment", "assess", "findings"]
 class Assessment:
     announcement: Announcement
     groups: tuple[str, ...]
-    """Candidate ids as the announcement groups them (:data:`~tallyproof.announcement.OTHERS` last)."""
+    """Candidate ids as the announcement groups them (:data:`~tallyproof.independent.announcement.OTHERS` last)."""
     names: tuple[str, ...]
     sources: tuple[str, ...]
     """Sources of the copies used, in order of preference."""

@@ -11,11 +11,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, FormatOption, check_format, count, out, read_bytes, write_file
+from tallyproof.cli.console import DEFAULT_DB, DbOption, FormatOption, check_format, count, out, read_bytes, write_file
 from tallyproof.errors import InputError
-from tallyproof.paper import hand_count
 from tallyproof.report.statistics import risk_text
 from tallyproof.sheets.files import decode_text, read_records
+from tallyproof.simulation.paper import hand_count
 from tallyproof.storage.audits import METHODS, AuditReport, Audits, Draw
 from tallyproof.storage.store import Store
 

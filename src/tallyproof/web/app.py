@@ -26,15 +26,15 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 
 from tallyproof.errors import AccessError, CodecError, InputError, TallyproofError, UnknownError
-from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.official.checkpoint import Checkpoint
 from tallyproof.photos.fields import payload as transcription
 from tallyproof.photos.read import MAX_BYTES as MAX_PHOTO
-from tallyproof.server.pages import check_page, page, review_list_page, review_page
 from tallyproof.signing import PrivateKey, b64
 from tallyproof.storage.ledger import Ledger, Receipt
 from tallyproof.storage.photos import ReviewQueue
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import Account, Submissions, check_copy
+from tallyproof.web.pages import check_page, page, review_list_page, review_page
 
 __all__ = ["app_from_environment", "create_app"]
 

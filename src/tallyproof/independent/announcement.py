@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tallyproof import tomlfile
+from tallyproof import strict_toml
 from tallyproof.election import Election
 from tallyproof.errors import InputError
 
@@ -108,14 +108,14 @@ def load_announcement(path: Path, election: Election) -> Announcement:
         raise InputError(f"cannot read the announcement: {exc}", where=where) from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", where=where) from exc
-    tomlfile.only(data, {"announcement"}, f"{where}: ", error=InputError)
-    head = tomlfile.get(data, "announcement", dict, f"{where}: ", error=InputError)
+    strict_toml.only(data, {"announcement"}, f"{where}: ", error=InputError)
+    head = strict_toml.get(data, "announcement", dict, f"{where}: ", error=InputError)
     w = f"{where}: announcement."
-    tomlfile.only(head, _KEYS | {"candidates"}, w, error=InputError)
-    date = tomlfile.get(head, "date", (dt.date, dt.datetime), w, error=InputError)
+    strict_toml.only(head, _KEYS | {"candidates"}, w, error=InputError)
+    date = strict_toml.get(head, "date", (dt.date, dt.datetime), w, error=InputError)
     out = Announcement(
         date=date.isoformat(),
-        candidates=_candidates(tomlfile.get(head, "candidates", dict, w, error=InputError), election, w),
+        candidates=_candidates(strict_toml.get(head, "candidates", dict, w, error=InputError), election, w),
         share_counted=_share(head, "share_counted", w),
         tables_counted=_positive(head, "tables_counted", w),
         tables_in_election=_positive(head, "tables", w),
@@ -134,7 +134,7 @@ def load_announcement(path: Path, election: Election) -> Announcement:
 
 def _candidates(table: dict[str, Any], election: Election, where: str) -> dict[str, int]:
     known = [c.id for c in election.candidates]
-    tomlfile.only(table, {*known, OTHERS}, f"{where}candidates.", error=InputError)
+    strict_toml.only(table, {*known, OTHERS}, f"{where}candidates.", error=InputError)
     if not set(table) - {OTHERS}:
         raise InputError("names no candidate of the election", where=f"{where}candidates")
     order = [k for k in (*known, OTHERS) if k in table]
@@ -144,7 +144,7 @@ def _candidates(table: dict[str, Any], election: Election, where: str) -> dict[s
 def _count(table: dict[str, Any], key: str, where: str) -> int | None:
     if key not in table:
         return None
-    value: int = tomlfile.get(table, key, int, where, error=InputError)
+    value: int = strict_toml.get(table, key, int, where, error=InputError)
     if value < 0:
         raise InputError(f"a count cannot be negative ({value})", where=f"{where}{key}")
     return value
@@ -160,7 +160,7 @@ def _positive(table: dict[str, Any], key: str, where: str) -> int | None:
 def _share(table: dict[str, Any], key: str, where: str) -> float | None:
     if key not in table:
         return None
-    value = float(tomlfile.get(table, key, (int, float), where, error=InputError))
+    value = float(strict_toml.get(table, key, (int, float), where, error=InputError))
     if not 0 < value <= 1:
         raise InputError(f"a share is above 0 and at most 1 (got {value})", where=f"{where}{key}")
     return value

@@ -1,6 +1,6 @@
 """The paper receipts of a simulated election, and the auditors' hand count of the ones an audit draws.
 
-A scenario's ``paper.csv`` (:func:`tallyproof.scenarios.write_scenario`) says what each real table's box
+A scenario's ``paper.csv`` (:func:`tallyproof.simulation.scenarios.write_scenario`) says what each real table's box
 of receipts holds, counted: votes per card, null and blank. :func:`box` lays a box's receipts out in an
 order — a permutation seeded by SHA-256 of a seed and the table — and :func:`hand_count` plays the
 auditors: for a batch audit, each drawn table's box counted in full (a tally sheet; a table with no box
@@ -33,9 +33,9 @@ from typing import TextIO
 
 import numpy as np
 
-from tallyproof.cvrs import COMPARISON_METHODS
-from tallyproof.cvrs import NONE as VOTE_NONE
 from tallyproof.election import Election
+from tallyproof.independent.cvrs import COMPARISON_METHODS
+from tallyproof.independent.cvrs import NONE as VOTE_NONE
 from tallyproof.sheets.files import write_csv
 from tallyproof.sheets.sheet import TallySheet
 

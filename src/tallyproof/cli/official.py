@@ -12,11 +12,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.console import DEFAULT_DB, DbOption, err, out
+from tallyproof.cli.console import DEFAULT_DB, DbOption, err, out
 from tallyproof.errors import InputError, LedgerError, UnknownError
-from tallyproof.ledger.bulletin import check_bulletin
-from tallyproof.ledger.mirror import read_copy
-from tallyproof.ledger.verify import unsigned_leaves
+from tallyproof.official.bulletin import check_bulletin
+from tallyproof.official.mirror import read_copy
+from tallyproof.official.verify import unsigned_leaves
 from tallyproof.signing import PrivateKey, b64, key_id, unb64
 from tallyproof.storage.ledger import Ledger
 from tallyproof.storage.store import Store
@@ -221,7 +221,7 @@ def verify_log_command(
     if source.startswith(("http://", "https://")):
         import tempfile
 
-        from tallyproof.server.client import mirror
+        from tallyproof.web.client import mirror
 
         folder = Path(tempfile.mkdtemp(prefix="tallyproof-mirror-"))
         mirror(source, folder)
@@ -268,7 +268,7 @@ def serve_command(
     os.environ["TALLYPROOF_DB"], os.environ["TALLYPROOF_LOG_KEY"] = str(db.resolve()), str(log_key.resolve())
     out.print(f"Serving {escape(str(db))} on http://{host}:{port} with {workers} worker(s) (API docs at /docs)")
     uvicorn.run(
-        "tallyproof.server.app:app_from_environment",
+        "tallyproof.web.app:app_from_environment",
         factory=True,
         host=host,
         port=port,
@@ -282,7 +282,7 @@ def mirror_command(
     folder: Annotated[Path, typer.Argument(help="Folder for the copy.")],
 ) -> None:
     """Keep an offline copy of a server's log (then check it with `tallyproof verify-log FOLDER`)."""
-    from tallyproof.server.client import mirror
+    from tallyproof.web.client import mirror
 
     mirror(url, folder)
     copy = read_copy(folder)
@@ -312,7 +312,7 @@ def transmit_command(
     """Send signed sheets to a server over HTTP, like the voting machines do on election night."""
     import time
 
-    from tallyproof.server.client import transmit
+    from tallyproof.web.client import transmit
 
     payloads: list[str] = []
     for path in files:

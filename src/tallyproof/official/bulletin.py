@@ -19,7 +19,7 @@ from typing import Any
 
 from tallyproof.election import Election
 from tallyproof.errors import CodecError, TallyproofError
-from tallyproof.ledger.checkpoint import Checkpoint
+from tallyproof.official.checkpoint import Checkpoint
 from tallyproof.sheets.qr import from_qr, looks_like_qr
 from tallyproof.sheets.sheet import TallySheet
 from tallyproof.sheets.signed import SignedSheet

@@ -1,4 +1,4 @@
-"""The ``tallyproof`` command: parse options, call the library, print. Errors are handled once, in :func:`main`."""
+"""The results commands: a store for one election, its copies and registry, totals, one table, exports."""
 
 from __future__ import annotations
 
@@ -17,37 +17,23 @@ from rich.progress import (
 )
 from rich.table import Table
 from rich.text import Text
-from typer.core import TyperGroup
 
-from tallyproof.cli_audit import audit_app
-from tallyproof.cli_forensics import forensics_command
-from tallyproof.cli_independent import (
-    accounts_app,
-    check_copy_command,
-    feasibility_command,
+from tallyproof.cli.console import DEFAULT_DB, SOURCES, DbOption, err, out, progress
+from tallyproof.cli.console import preference as parse_preference
+from tallyproof.cli.independent import (
     import_photos_command,
-    read_command,
-    reconcile_command,
-    report_command,
-    submit_command,
 )
-from tallyproof.cli_official import (
-    bulletin_command,
-    keys_app,
-    log_app,
-    mirror_command,
-    serve_command,
-    transmit_command,
-    verify_log_command,
+from tallyproof.cli.output import (
+    copies_table,
+    coverage_lines,
+    import_lines,
+    national_table,
+    tabulation_csv,
+    units_table,
 )
-from tallyproof.cli_review import review_app
-from tallyproof.cli_stats import estimate_command, quick_count_command
-from tallyproof.console import DEFAULT_DB, SOURCES, DbOption, err, out, progress
-from tallyproof.console import preference as parse_preference
 from tallyproof.election import builtin_elections, load_election
-from tallyproof.errors import InputError, TallyproofError, UnknownError
-from tallyproof.render import copies_table, coverage_lines, import_lines, national_table, tabulation_csv, units_table
-from tallyproof.sheets.copies import compare_copies
+from tallyproof.errors import InputError, UnknownError
+from tallyproof.independent.copies import compare_copies
 from tallyproof.sheets.files import FORMATS
 from tallyproof.sheets.sheet import Source
 from tallyproof.storage.export import EXPORT_FORMATS, export_copies
@@ -56,45 +42,7 @@ from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import counted_columns
 from tallyproof.tabulate import tabulate as run_tabulate
 
-
-class _Errors(TyperGroup):
-    """Handles every :class:`TallyproofError` once: a message naming where, and the error's exit code."""
-
-    def invoke(self, ctx: typer.Context) -> object:  # type: ignore[override]
-        try:
-            return super().invoke(ctx)
-        except TallyproofError as exc:
-            err.print(f"[red]error:[/] {escape(exc.diagnostics())}", highlight=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-
-app = typer.Typer(
-    help="Election results verifiable from the tally sheets up.",
-    no_args_is_help=True,
-    add_completion=False,
-    cls=_Errors,
-)
 registry_app = typer.Typer(help="The table registry: every table and its registered voters.", no_args_is_help=True)
-app.add_typer(registry_app, name="registry")
-app.add_typer(keys_app, name="keys")
-app.add_typer(log_app, name="log")
-app.command("verify-log")(verify_log_command)
-app.command("serve")(serve_command)
-app.command("mirror")(mirror_command)
-app.command("transmit")(transmit_command)
-app.command("bulletin")(bulletin_command)
-app.command("feasibility")(feasibility_command)
-app.command("reconcile")(reconcile_command)
-app.command("estimate")(estimate_command)
-app.command("quick-count")(quick_count_command)
-app.command("submit")(submit_command)
-app.command("check-copy")(check_copy_command)
-app.command("report")(report_command)
-app.command("forensics")(forensics_command)
-app.command("read")(read_command)
-app.add_typer(accounts_app, name="accounts")
-app.add_typer(review_app, name="review")
-app.add_typer(audit_app, name="audit")
 
 
 def _open_for_writing(path: Path) -> TextIO:
@@ -108,7 +56,6 @@ def _advance(bar: Progress, task: TaskID, done: int, total: int) -> None:
     bar.update(task, completed=done, total=total)
 
 
-@app.command()
 def init(
     election: Annotated[
         str, typer.Option(help=f"A built-in definition ({', '.join(builtin_elections())}) or a TOML file.")
@@ -127,7 +74,6 @@ def init(
 CORES = os.cpu_count() or 1
 
 
-@app.command("import")
 def import_(
     files: Annotated[list[Path], typer.Argument(help="Files of copies: CSV, JSON Lines or QR text.")],
     fmt: Annotated[str, typer.Option("--format", help=f"One of {', '.join(FORMATS)}.")] = "auto",
@@ -211,7 +157,6 @@ def registry_derive(
         )
 
 
-@app.command()
 def tabulate(
     by: Annotated[
         str | None, typer.Option(help="Level to break results down by: state, municipality, parish, centre, table.")
@@ -264,7 +209,6 @@ def _condition(text: str) -> tuple[str, str]:
     return level.strip(), value.strip()
 
 
-@app.command()
 def show(table: Annotated[str, typer.Argument(help="Table id, e.g. 010111043.01.")], db: DbOption = DEFAULT_DB) -> None:
     """All copies of one table side by side, differences highlighted."""
     store = Store.sqlite(db)
@@ -282,7 +226,6 @@ def show(table: Annotated[str, typer.Argument(help="Table id, e.g. 010111043.01.
     out.print(copies_table(election, copies))
 
 
-@app.command()
 def compare(
     source: Annotated[list[Source] | None, typer.Option(help="Only copies from this source (repeatable).")] = None,
     limit: Annotated[int, typer.Option(help="Differing tables to list.")] = 20,
@@ -303,7 +246,6 @@ def compare(
         out.print("See one with `tallyproof show TABLE`.")
 
 
-@app.command()
 def export(
     output: Annotated[Path, typer.Option("--output", "-o", help="File to write; '-' for standard output.")] = Path("-"),
     fmt: Annotated[str, typer.Option("--format", help="csv or jsonl.")] = "csv",
@@ -332,7 +274,6 @@ def export(
     err.print(f"{n:,} copies exported.")
 
 
-@app.command()
 def rejects(
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
     db: DbOption = DEFAULT_DB,
@@ -351,7 +292,6 @@ def rejects(
     out.print(table)
 
 
-@app.command()
 def findings(
     code: Annotated[
         str | None, typer.Option(help="Only this kind, e.g. above-registered, valid-mismatch, unknown-table.")
@@ -394,66 +334,3 @@ def registry_export(
         if handle is not sys.stdout:
             handle.close()
     err.print(f"{len(registry):,} tables exported.")
-
-
-@app.command()
-def simulate(
-    tables: Annotated[int, typer.Option(help="Number of voting tables.")] = 30_026,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same election.")] = 1,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Folder for registry.csv and sheets.csv.")] = Path(
-        "simulated"
-    ),
-    election: Annotated[str, typer.Option(help="Election definition whose shape to follow.")] = "ve2024",
-    signed: Annotated[
-        bool, typer.Option(help="Also write machines.csv (public keys) and signed.txt (signed sheets).")
-    ] = False,
-    scenario: Annotated[
-        str | None,
-        typer.Option(
-            help="Also play a manipulation scenario (honest, announced, altered, stuffing, fabricated or expelled): "
-            "official.csv, witness.csv, paper.csv (the receipts in the boxes, counted), announcement.toml and its ground truth, truth.json."
-        ),
-    ] = None,
-    cvrs: Annotated[
-        bool,
-        typer.Option(
-            help="With --scenario: also write cvrs.csv, the machines' cast vote records (they agree with official.csv), "
-            "for a ballot-level comparison audit."
-        ),
-    ] = False,
-) -> None:
-    """Write a synthetic national election: registry.csv and sheets.csv (generic CSV, with cards)."""
-    if tables < 1:
-        raise InputError("needs at least one table", where="--tables")
-    from tallyproof import scenarios
-    from tallyproof import simulate as sim  # numpy-heavy; loaded only here
-
-    if scenario is not None:
-        scenarios.check_scenario(scenario, where="--scenario")
-    elif cvrs:
-        raise InputError("the machines' records belong to a scenario: add --scenario", where="--cvrs")
-    definition = load_election(election)
-    with progress("Simulating") as bar:
-        task = bar.add_task("simulate", total=tables)
-        result = sim.simulate(definition, tables=tables, seed=seed)
-        paths = sim.write(result, output, progress=lambda n: bar.update(task, completed=n))
-    out.print(f"{tables:,} tables (seed {seed}): {paths['registry']} and {paths['sheets']}")
-    if signed:
-        from tallyproof.machines import write_signed
-
-        with err.status("Signing every table's sheet with its machine's key"):
-            more = write_signed(result, output)
-        out.print(f"Machine keys in {more['machines']}; signed sheets in {more['signed']}")
-    if scenario is not None:
-        with err.status(f"Playing scenario {scenario}"):
-            files = scenarios.write_scenario(scenarios.scenario(result, scenario, seed=seed), output, cvrs=cvrs)
-        published = f"{files['official']}, {files['witness']} and {files['announcement']}"
-        truth = f"ground truth in {files['truth']}, the paper in the boxes in {files['paper']}"
-        out.print(f"Scenario {scenario} (seed {seed}): {published}; {truth}", soft_wrap=True)
-        if cvrs:
-            out.print(f"The machines' cast vote records in {files['cvrs']}", soft_wrap=True)
-
-
-def main() -> None:
-    """Entry point of the ``tallyproof`` command."""
-    app()

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from tallyproof.errors import InputError
-from tallyproof.ledger.mirror import write_copy
+from tallyproof.official.mirror import write_copy
 
 __all__ = ["mirror", "transmit"]
 

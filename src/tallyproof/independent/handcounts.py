@@ -14,9 +14,9 @@ import io
 import json
 from collections.abc import Sequence
 
-from tallyproof import cvrs as cvr
 from tallyproof.election import Election
 from tallyproof.errors import InputError
+from tallyproof.independent import cvrs as cvr
 from tallyproof.sheets.files import decode_text, read_records
 
 __all__ = ["MISSING_BOX", "Row", "ballot_counts", "batch_counts", "missing_boxes", "no_recount", "once_each"]

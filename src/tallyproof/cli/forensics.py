@@ -10,11 +10,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tallyproof.announcement import load_announcement
-from tallyproof.cli_independent import ConsensusOption, reproduce
-from tallyproof.console import DEFAULT_DB, DbOption, FormatOption, check_format, err, out, preference, write_file
+from tallyproof.cli.console import DEFAULT_DB, DbOption, FormatOption, check_format, err, out, preference, write_file
+from tallyproof.cli.independent import ConsensusOption, reproduce
 from tallyproof.election import Election
 from tallyproof.errors import InputError
+from tallyproof.independent.announcement import load_announcement
 from tallyproof.report.fingerprint_chart import fingerprint_svg
 from tallyproof.stats.forensics import Forensics, screens_for
 from tallyproof.stats.screens import THRESHOLD

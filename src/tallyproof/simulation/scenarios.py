@@ -1,6 +1,6 @@
 """Manipulation scenarios over a simulated election, each with its ground truth.
 
-:func:`scenario` takes a :class:`~tallyproof.simulate.SimulatedElection` (the votes as cast and
+:func:`scenario` takes a :class:`~tallyproof.simulation.election.SimulatedElection` (the votes as cast and
 counted honestly) and plays one of :data:`SCENARIOS` over it: what the electoral body publishes per
 table (``official``), what party witnesses kept (``witness``), what it announces (``announcement``),
 and the ground truth (``truth_info``: which tables were touched and the true totals), so that
@@ -37,10 +37,10 @@ import numpy as np
 
 from tallyproof.election import Election
 from tallyproof.errors import InputError
-from tallyproof.paper import write_cvrs
 from tallyproof.sheets.files import write_csv
 from tallyproof.sheets.sheet import TallySheet
-from tallyproof.simulate import SimulatedElection, table_sheets
+from tallyproof.simulation.election import SimulatedElection, table_sheets
+from tallyproof.simulation.paper import write_cvrs
 
 __all__ = ["SCENARIOS", "ScenarioData", "TableResults", "check_scenario", "scenario", "write_scenario"]
 
@@ -75,7 +75,7 @@ EXPELLED_WITNESS_RATE, KEPT_WITNESS_RATE = 0.20, 0.90
 """``expelled``: share of tables with a witness copy inside the expelled units, and everywhere else."""
 
 _WITNESS_STREAM, _ARRIVAL_STREAM, _FRAUD_STREAM = 1, 2, 3
-"""The acta id of a table is its id plus this suffix, as :mod:`tallyproof.simulate` writes it."""
+"""The acta id of a table is its id plus this suffix, as :mod:`tallyproof.simulation.election` writes it."""
 
 _COMMON = {"witness_rate": WITNESS_RATE, "share_counted": SHARE_COUNTED}
 _PARAMETERS: dict[str, dict[str, Any]] = {
@@ -203,9 +203,9 @@ def write_scenario(data: ScenarioData, out_dir: Path, *, cvrs: bool = False) -> 
     """Write ``registry.csv``, ``official.csv``, ``witness.csv``, ``paper.csv`` (the receipts in the boxes,
     counted), ``announcement.toml`` and ``truth.json`` into ``out_dir`` (created if needed);
     :class:`InputError` naming the path if it cannot be written. ``cvrs`` also writes ``cvrs.csv``, the
-    machines' cast vote records, which agree with ``official.csv`` (:func:`tallyproof.paper.write_cvrs`).
+    machines' cast vote records, which agree with ``official.csv`` (:func:`tallyproof.simulation.paper.write_cvrs`).
 
-    ``registry.csv`` is the true registry (``table,registered``, as :func:`tallyproof.simulate.write`
+    ``registry.csv`` is the true registry (``table,registered``, as :func:`tallyproof.simulation.election.write`
     writes it); the copies are tallyproof's generic CSV with per-card counts
     (:func:`tallyproof.sheets.files.write_csv`).
     """

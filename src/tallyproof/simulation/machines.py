@@ -15,7 +15,7 @@ from pathlib import Path
 from tallyproof.errors import InputError
 from tallyproof.sheets.signed import SignedSheet
 from tallyproof.signing import PrivateKey, b64
-from tallyproof.simulate import SimulatedElection
+from tallyproof.simulation.election import SimulatedElection
 
 __all__ = ["machine_key", "signed_sheets", "write_signed"]
 

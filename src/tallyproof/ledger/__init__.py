@@ -1,1 +1,0 @@
-"""The append-only, tamper-evident log of published tally sheets (RFC 9162 Merkle trees)."""

@@ -1,1 +1,0 @@
-"""The central tabulation server (FastAPI): receives signed sheets, publishes the log."""
