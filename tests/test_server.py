@@ -3,6 +3,7 @@ verification, the public page, and durability when the process is killed mid-str
 
 from __future__ import annotations
 
+import html
 import os
 import signal
 import socket
@@ -275,7 +276,7 @@ def test_the_review_pages(server: Server, tmp_path: Path) -> None:
         assert "1. PSUV (269)" in one.text and "In doubt" in one.text  # a field per card; why it is here
         typed = entries(payload, VE2024)
         typo = client.post("/review/1/enter", content=urlencode({"token": rosa, **typed, "card-5": "7x"}), headers=form)
-        assert typo.status_code == 400 and "7x&#x27; is not a count of votes (5. MSV" in typo.text
+        assert typo.status_code == 400 and "7x' is not a count of votes (5. MSV" in html.unescape(typo.text)
         assert "value='7x'" in typo.text and f"value='{typed['acta_id']}'" in typo.text  # what was typed is kept
         first = client.post("/review/1/enter", content=urlencode({"token": rosa, **typed}), headers=form)
         assert "a second reviewer" in first.text

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
-import html
 import json
 import os
 import queue
@@ -34,7 +33,7 @@ from tallyproof.storage.ledger import Ledger, Receipt
 from tallyproof.storage.photos import ReviewQueue
 from tallyproof.storage.store import Store
 from tallyproof.storage.submissions import Account, Submissions, check_copy
-from tallyproof.web.pages import check_page, page, review_list_page, review_page
+from tallyproof.web.pages import check_page, review_list_page, review_page, table_page
 
 __all__ = ["app_from_environment", "create_app"]
 
@@ -269,8 +268,8 @@ def _table_routes(app: FastAPI, ledger: Ledger) -> None:
         return _table(ledger, table)
 
     @app.get("/table/{table}", response_class=HTMLResponse, summary="A table's page for citizens")
-    def table_page(table: str) -> str:
-        return _page(_table(ledger, table))
+    def table_html(table: str) -> str:
+        return table_page(_table(ledger, table))
 
 
 def _table(ledger: Ledger, table: str) -> dict[str, Any]:
@@ -303,24 +302,6 @@ def _votes(store: Store, copy: Any) -> dict[str, int] | None:
     if copy is None:
         return None
     return {c.name: v for c, v in zip(store.election().candidates, copy.sheet.candidates, strict=True)}
-
-
-def _page(data: dict[str, Any]) -> str:
-    """A plain page (no script, no CDN): the table's result, where it is in the log, and its proof."""
-    parts = [f"<h1>Table {html.escape(data['table'])}</h1>"]
-    for s in data["sheets"]:
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:,}</td></tr>" for k, v in (s["candidates"] or {}).items())
-        warning = (
-            "<p><strong>Another, different sheet of this table is also in the log.</strong></p>"
-            if s["conflict"]
-            else ""
-        )
-        parts.append(
-            f"<h2>Leaf {s['index']} of {data['size']}</h2>{warning}<table>{rows}</table>"
-            f"<p>Signed sheet as published:</p><pre>{html.escape(s['payload'])}</pre>"
-            f"<p>Log root <code>{data['root']}</code>; inclusion proof:</p><pre>{html.escape(chr(10).join(s['proof']))}</pre>"
-        )
-    return page(f"Table {data['table']}", "".join(parts))
 
 
 async def _body(request: Request, limit: int) -> bytes | None:
