@@ -221,3 +221,15 @@ def test_official_side_from_the_command_line(tmp_path: Path) -> None:
     (copy / "leaves.txt").write_text("\n".join(leaves[:10] + leaves[11:]) + "\n")
     result = runner.invoke(app, ["verify-log", str(copy)])
     assert result.exit_code == 5 and "served as leaf 11" in result.output and "leaves are missing" in result.output
+
+
+def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
+    """``python -m tallyproof`` is the ``tallyproof`` command (its face, ``__main__.py``)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tallyproof", "init", "--election", "ve2024", "--db", str(tmp_path / "m.db")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Created" in done.stdout and (tmp_path / "m.db").exists()
