@@ -31,11 +31,13 @@ check: $(BIN)/tallyproof
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
-	$(BIN)/cog --check README.md
 	$(BIN)/pytest -q
 
 docs: $(BIN)/tallyproof
-	$(BIN)/cog -r README.md
+	test -x $(BIN)/mkdocs || $(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python docs/cli_reference.py
+	$(BIN)/python docs/packages_svg.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --clean --site-dir site-docs
 
 bench: $(BIN)/tallyproof
 	$(BIN)/pip install --quiet -e ".[dev,bench]"

@@ -1,8 +1,13 @@
-"""Generate the README's CLI reference from the commands' own ``--help`` (run by cog; checked by tests)."""
+"""Generate docs/cli.md, the command reference, from the commands' own ``--help``.
+
+Run ``python docs/cli_reference.py`` (``make docs`` does) to write it; ``tests/test_docs.py`` imports
+:func:`page` and fails when the file is stale.
+"""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -79,9 +84,22 @@ def reference() -> str:
     parts = []
     for words in COMMANDS:
         title = " ".join(["tallyproof", *words])
-        parts.append(f"### `{title}`\n\n```text\n{help_text(words)}\n```\n")
+        parts.append(f"### {title}\n\n```text\n{help_text(words)}\n```\n")
     return "\n".join(parts)
 
 
+PATH = Path(__file__).resolve().parent / "cli.md"
+INTRO = """# Command reference
+
+Every command of `tallyproof`, with the help it prints (`tallyproof COMMAND --help`). This page is generated
+from that help by `docs/cli_reference.py` (`make docs`); a test fails when it is stale.
+"""
+
+
+def page() -> str:
+    return f"{INTRO}\n{reference()}"
+
+
 if __name__ == "__main__":
-    print(reference())
+    PATH.write_text(page(), encoding="utf-8")
+    print(f"wrote {PATH}")

@@ -3,7 +3,7 @@
 A definition is a TOML file (the built-in ones live in ``tallyproof/elections/``).
 It is validated on load; every error names the file and the key, e.g.
 ``my.toml: cards[3].candidate: unknown candidate 'XX'``. The format is documented
-in the README ("Election definitions").
+in docs/elections.md.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def estimate_command(
 ) -> None:
     """Shares, totals and margin estimated from the copies in hand, with intervals; what the missing tables would need to change the winner.
 
-    A stratified ratio estimator with registered voters as auxiliary (README, Estimates from partial coverage).
+    A stratified ratio estimator with registered voters as auxiliary (docs/statistics.md, Estimates from partial coverage).
     """
     store, sources = _store(db, fmt, method), preference(source)
     election = store.election()

@@ -55,7 +55,9 @@ ConsensusOption = Annotated[
 
 
 def feasibility_command(
-    announcement: Annotated[Path, typer.Argument(help="The announcement (TOML; see README, Announcements).")],
+    announcement: Annotated[
+        Path, typer.Argument(help="The announcement (TOML; see docs/independent.md, Is an announcement achievable?).")
+    ],
     source: Annotated[
         str, typer.Option(help="Copies to believe, in order of preference, comma-separated.")
     ] = WITNESS_SOURCES,

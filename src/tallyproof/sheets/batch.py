@@ -7,7 +7,7 @@ file of a million copies is checked in well under a second; a single
 :class:`~tallyproof.sheets.sheet.TallySheet` goes through the very same code as a
 batch of one, which keeps the two paths from drifting apart.
 
-Content digest (documented in the README, so anyone can recompute it): SHA-256 of
+Content digest (documented in docs/formats.md, so anyone can recompute it): SHA-256 of
 the UTF-8 text ``<table id>|<acta id>|`` followed by the little-endian int32 vector
 ``[has_cards, candidates…, cards…, null, blank, registered, valid, voters]``,
 with ``-2**31`` for a field the copy does not give; a copy without per-card counts

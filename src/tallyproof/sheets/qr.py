@@ -1,6 +1,6 @@
 """The QR payload of the Venezuelan 2024 acta de escrutinio.
 
-Format (see README "Real data")::
+Format (see docs/data.md)::
 
     <acta id>!<38 comma-separated counts>!<null votes>!<blank votes>
 

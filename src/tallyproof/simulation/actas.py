@@ -2,7 +2,7 @@
 
 Real acta photos show the names and signatures of poll workers, so tests never use them; they use
 these instead. :func:`render_acta` draws a long greyscale strip laid out like a VE 2024 acta (see
-README "Real data" and ``ve2024/README.md``, "The acta and its QR code"): a title, the acta id,
+docs/data.md and ``ve2024/README.md``, "The acta and its QR code"): a title, the acta id,
 place lines, "N ELECTORES", one row per party card in ballot order (votes in digits and in Spanish
 words), the vote summary, the table officials with signature boxes, and at the bottom the QR code of
 :func:`tallyproof.sheets.qr.to_qr` (error correction M, as on real actas) and a 64-hex line.
