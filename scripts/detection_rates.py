@@ -199,7 +199,7 @@ see those; for `expelled`, the tables of the four states left without a copy):
 
 ## How the thresholds were set
 
-Every screen states its null model and threshold in its docstring (`src/tallyproof/alarms.py`).
+Every screen states its null model and threshold in its docstring (`src/tallyproof/independent/alarms.py`).
 `not-derived`, `not-achievable`, `altered-sheets` and `unregistered-tables` need no calibration: an
 honest election cannot trip them (an announcement made from true counts always lies within the ranges
 the sheets allow; a copy made at the table equals its official sheet; every official table is in the

@@ -1,4 +1,4 @@
-"""The ``tallyproof`` command: parse options, call the library, print. Errors are handled once, in :func:`main`."""
+"""The ``tallyproof`` command: parse options, call the library, print. Errors are handled once, by the app's group class (:class:`_Errors`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Reading a copy of the log written by ``tallyproof log export`` (or, later, a mirror of a server)."""
+"""Reading a copy of the log written by ``tallyproof log export`` or by ``tallyproof mirror`` from a server."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ Formats (``--format``; ``auto`` picks one from the header):
 ``ve-presidential``
     the per-acta table ``2024_vzla_presidential.csv``: ``Acta`` and candidate surnames.
 ``csv``
-    tallyproof's generic CSV (see README "File formats"): ``table``, optional
+    tallyproof's generic CSV (see docs/formats.md): ``table``, optional
     ``acta_id null blank registered valid voters``, ``candidate:<id>`` columns and,
     optionally, ``card:<id>`` columns.
 ``jsonl``
